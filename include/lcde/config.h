@@ -1,0 +1,86 @@
+// The one configuration struct of a build, loaded from YAML.
+// Every key a user may write is a field here; its comment gives the default.
+// Keys are a contract: never change a meaning, only add keys.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lcde/status.h"
+
+namespace lcde {
+
+enum class Strategy {
+  kNone,             // the weights as per-source budgets, no length change
+  kGlobal,           // one budget; short documents kept with short_keep_ratio, any source
+  kPerSource,        // per-source budgets; inside each, short kept with short_keep_ratio
+  kUpsampleSources,  // kPerSource for sources in `upsample`, kNone for the others
+};
+
+const char* StrategyName(Strategy s);
+
+struct InputConfig {
+  std::vector<std::string> paths;                   // required: files, directories, globs
+  std::string text_key = "text";                    // top-level key holding the document
+  std::string source_key = "meta.redpajama_set_name";  // dotted path to the source name
+};
+
+struct TokenizerConfig {
+  std::string model;  // required: SentencePiece .model file
+  bool bos = true;    // prepend BOS to every document (the paper's code does)
+  bool eos = false;   // append EOS to every document
+};
+
+struct MixtureConfig {
+  uint64_t total_tokens = 0;                 // required; decimal suffixes K/M/B/T (5B = 5e9)
+  std::string weights_preset = "slimpajama";  // "slimpajama" or "" when `weights` is a map
+  std::map<std::string, double> weights;      // source name -> token share (normalized)
+  Strategy strategy = Strategy::kPerSource;   // none | global | per_source | upsample_sources
+  std::vector<std::string> upsample;          // sources upsampled by upsample_sources
+  uint64_t length_threshold = 4096;           // tokens; a document at or over it is "long"
+  double short_keep_ratio = 0.1;              // probability a short document is kept
+};
+
+struct OutputConfig {
+  std::string dir;                      // required: output directory
+  uint64_t sequence_length = 81920;     // tokens per chunk; binary suffixes (80K = 81920)
+  uint64_t chunks_per_shard = 4096;     // chunks in each NAME.bin (the last may hold fewer)
+  bool keep_partial_chunk = false;      // write the trailing partial chunk as a shorter sequence
+};
+
+struct Config {
+  uint64_t seed = 0;  // drives file order and every keep/drop draw
+  InputConfig input;
+  TokenizerConfig tokenizer;
+  MixtureConfig mixture;
+  OutputConfig output;
+  int threads = 0;  // not a config key: --threads; 0 = all cores
+
+  // The config as YAML text after defaults and presets were applied; the
+  // manifest records it so a dataset says exactly how it was built.
+  std::string ToYaml() const;
+};
+
+// SlimPajama's token shares as the paper's code sets them.
+const std::map<std::string, double>& SlimPajamaWeights();
+
+// Parses "5B", "100M", "1.5K", "4096" (decimal) into a count.
+Result<uint64_t> ParseDecimalCount(const std::string& text);
+// Parses "80K", "1M", "4096" (binary: K = 1024) into a length.
+Result<uint64_t> ParseBinaryLength(const std::string& text);
+
+// Loads and validates a config. Relative paths inside it are resolved against
+// the directory holding the file. `overrides` are "dotted.key=value" pairs
+// applied before validation (from --set).
+// Fails with kInvalidConfig naming the key for an unknown key, a wrong type,
+// a bad value; with kNotFound naming the path for a missing tokenizer model.
+Result<Config> LoadConfig(const std::filesystem::path& file,
+                          const std::vector<std::string>& overrides = {});
+// Same, from YAML text; `base_dir` resolves relative paths.
+Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::path& base_dir,
+                           const std::vector<std::string>& overrides = {});
+
+}  // namespace lcde

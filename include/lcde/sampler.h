@@ -1,0 +1,86 @@
+// Stage 3: decide which documents enter the stream, per the recipe.
+//
+// Budgets: the build's token total is rounded down to whole chunks and split
+// over sources by their weights (largest remainder, so budgets sum exactly).
+// Strategy `global` has one budget for all sources instead. A document is kept
+// while its budget has room; the document that crosses the budget is cut to
+// fit, so every budget is met exactly when the input has enough data.
+//
+// Draws: whether a short document survives is decided by a hash of (seed,
+// document id), never by a shared generator, so decisions do not depend on
+// the order threads finish in or on which documents were read before.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lcde/config.h"
+
+namespace lcde {
+
+// Per-source counters, in documents unless named tokens.
+struct SourceCounts {
+  uint64_t seen = 0;            // offered to the sampler
+  uint64_t kept = 0;            // entered the stream (truncated ones included)
+  uint64_t kept_tokens = 0;     // tokens entered (after truncation)
+  uint64_t dropped_short = 0;   // short and lost the keep draw
+  uint64_t dropped_budget = 0;  // arrived after the budget was full
+  uint64_t truncated = 0;       // cut to fit the budget
+  uint64_t budget_tokens = 0;   // target tokens (0 for sources without weight)
+};
+
+class Sampler {
+ public:
+  enum class Decision { kKeep, kDropShort, kDropBudget, kDropUnknownSource };
+
+  // REQUIRES: config validated by LoadConfig; total_tokens already rounded to
+  // the multiple of the sequence length the build will write.
+  Sampler(const MixtureConfig& config, uint64_t seed, uint64_t total_tokens);
+
+  // Stable ids: the weighted sources in name order first, then unknown names
+  // in order of first appearance. Not thread-safe.
+  uint32_t SourceId(std::string_view name);
+  const std::vector<std::string>& source_names() const { return names_; }
+  bool HasWeight(uint32_t source) const { return source < weighted_; }
+
+  // Whether a document of this source may be dropped when short: the keep
+  // draw applies to it under the strategy.
+  bool SubjectToKeepRatio(uint32_t source) const;
+  // The keep draw alone: true when a short document with this id survives.
+  bool ShortDocumentSurvives(uint64_t document_id) const;
+
+  // Decides for a document of `tokens` tokens (or, when tokens is unknown,
+  // known_short says the document is certainly under the threshold and
+  // tokens is ignored). On kKeep, *keep_tokens is how many of the document's
+  // leading tokens enter the stream (less than tokens when cut to fit).
+  Decision Offer(uint32_t source, uint64_t document_id, uint64_t tokens, bool known_short,
+                 uint64_t* keep_tokens);
+
+  // Every budget is full: reading further cannot change the output.
+  bool Done() const { return open_budgets_ == 0; }
+  // Whether a document of this source can no longer be kept.
+  bool SourceFull(uint32_t source) const;
+
+  const SourceCounts& counts(uint32_t source) const { return counts_[source]; }
+  double target_share(uint32_t source) const;
+  uint64_t total_budget() const { return total_budget_; }
+  uint64_t kept_tokens() const { return kept_tokens_; }
+
+ private:
+  const MixtureConfig& config_;
+  uint64_t seed_;
+  uint64_t total_budget_;
+  uint64_t kept_tokens_ = 0;
+  std::vector<std::string> names_;
+  std::map<std::string, uint32_t, std::less<>> ids_;
+  std::vector<double> shares_;  // normalized weights of the weighted sources
+  std::vector<bool> upsampled_;
+  std::vector<SourceCounts> counts_;
+  uint32_t weighted_ = 0;
+  int open_budgets_ = 0;
+};
+
+}  // namespace lcde

@@ -1,0 +1,61 @@
+// `lcde stats`: what a dataset holds, computed from its segment files (the
+// ground truth of every token's origin) plus the manifest's reading figures.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lcde/status.h"
+
+namespace lcde {
+
+// Upper edges (exclusive) of the document length buckets, in tokens:
+// 0-4K, 4K-8K, 8K-16K, 16K-32K, 32K-64K, 64K-128K, 128K+.
+inline constexpr std::array<uint64_t, 6> kLengthBucketEdges = {4096,  8192,  16384,
+                                                               32768, 65536, 131072};
+inline constexpr size_t kLengthBuckets = kLengthBucketEdges.size() + 1;
+const char* LengthBucketName(size_t bucket);
+size_t LengthBucket(uint64_t doc_tokens);
+
+struct SourceStats {
+  std::string name;
+  uint64_t tokens = 0;
+  uint64_t documents = 0;    // documents whose first token is in the dataset
+  uint64_t long_tokens = 0;  // tokens of documents at or over the threshold
+  std::array<uint64_t, kLengthBuckets> bucket_tokens{};  // by full document length
+  double target_share = 0;
+};
+
+struct DatasetStats {
+  uint64_t chunks = 0;
+  uint64_t tokens = 0;
+  uint64_t segments = 0;
+  uint64_t sequence_length = 0;
+  uint64_t length_threshold = 0;
+  int vocab_size = 0;
+  std::vector<SourceStats> sources;  // indexed by source id
+  // Documents (segments) per chunk.
+  double docs_per_chunk_mean = 0;
+  uint64_t docs_per_chunk_min = 0, docs_per_chunk_median = 0, docs_per_chunk_max = 0;
+
+  uint64_t long_tokens() const;
+  std::array<uint64_t, kLengthBuckets> bucket_tokens() const;
+};
+
+// Scans DIR's shards as the manifest lists them.
+// Fails with kCorruption naming the file when a segment file is malformed.
+Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& manifest);
+
+// The figures as one JSON object (`lcde stats --json`, and the manifest's
+// `stats`): chunks, tokens, sequence_length, vocab_size, long_token_fraction,
+// sources.NAME.{tokens, share, target_share, documents, long_token_fraction,
+// length_buckets}, docs_per_chunk, and the manifest's input/sampling counts.
+nlohmann::json StatsToJson(const DatasetStats& stats, const nlohmann::json& manifest);
+
+// The human-readable report.
+std::string FormatStats(const DatasetStats& stats, const nlohmann::json& manifest);
+
+}  // namespace lcde

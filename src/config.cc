@@ -1,0 +1,380 @@
+#include "lcde/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace lcde {
+
+namespace fs = std::filesystem;
+
+const char* StrategyName(Strategy s) {
+  switch (s) {
+    case Strategy::kNone: return "none";
+    case Strategy::kGlobal: return "global";
+    case Strategy::kPerSource: return "per_source";
+    case Strategy::kUpsampleSources: return "upsample_sources";
+  }
+  return "?";
+}
+
+const std::map<std::string, double>& SlimPajamaWeights() {
+  // The shares the paper's code uses (SlimPajama's token mixture).
+  static const std::map<std::string, double> kWeights = {
+      {"RedPajamaC4", 0.26609933},       {"RedPajamaCommonCrawl", 0.53374772},
+      {"RedPajamaStackExchange", 0.03169647}, {"RedPajamaWikipedia", 0.03402128},
+      {"RedPajamaGithub", 0.05004782},   {"RedPajamaArXiv", 0.04290379},
+      {"RedPajamaBook", 0.0414836},
+  };
+  return kWeights;
+}
+
+namespace {
+
+Result<uint64_t> ParseWithSuffix(const std::string& text, double k) {
+  std::string s = text;
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.empty()) return Status::InvalidConfig("empty number");
+  double mult = 1;
+  switch (std::toupper(static_cast<unsigned char>(s.back()))) {
+    case 'K': mult = k; break;
+    case 'M': mult = k * k; break;
+    case 'B': case 'G': mult = k * k * k; break;
+    case 'T': mult = k * k * k * k; break;
+    default: break;
+  }
+  if (mult != 1) s.pop_back();
+  if (s.empty()) return Status::InvalidConfig("'" + text + "' has no digits");
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(s, &used);
+  } catch (...) {
+    return Status::InvalidConfig("'" + text + "' is not a number");
+  }
+  if (used != s.size() || !(value >= 0) || !std::isfinite(value)) {
+    return Status::InvalidConfig("'" + text + "' is not a non-negative number");
+  }
+  double total = value * mult;
+  if (total > 1.8e19) return Status::InvalidConfig("'" + text + "' is too large");
+  if (total != std::floor(total)) {
+    return Status::InvalidConfig("'" + text + "' is not a whole number");
+  }
+  return static_cast<uint64_t>(total);
+}
+
+// Walks a YAML map and reports keys nobody consumed: a typo must not be
+// silently ignored, it would build the wrong dataset for hours.
+class Reader {
+ public:
+  Reader(YAML::Node node, std::string prefix) : node_(node), prefix_(std::move(prefix)) {}
+
+  std::string Key(const std::string& k) const { return prefix_.empty() ? k : prefix_ + "." + k; }
+  bool Has(const std::string& k) {
+    seen_.insert(k);
+    return node_[k].IsDefined() && !node_[k].IsNull();
+  }
+  YAML::Node Get(const std::string& k) {
+    seen_.insert(k);
+    return node_[k];
+  }
+
+  Status String(const std::string& k, std::string* out) {
+    if (!Has(k)) return Status::Ok();
+    YAML::Node n = node_[k];
+    if (!n.IsScalar()) return Status::InvalidConfig(Key(k) + ": expected a string");
+    *out = n.Scalar();
+    return Status::Ok();
+  }
+  Status Bool(const std::string& k, bool* out) {
+    if (!Has(k)) return Status::Ok();
+    YAML::Node n = node_[k];
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      return Status::InvalidConfig(Key(k) + ": expected true or false, got '" + Dump(n) + "'");
+    }
+    *out = v;
+    return Status::Ok();
+  }
+  Status Double(const std::string& k, double* out) {
+    if (!Has(k)) return Status::Ok();
+    YAML::Node n = node_[k];
+    double v = 0;
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v)) {
+      return Status::InvalidConfig(Key(k) + ": expected a number, got '" + Dump(n) + "'");
+    }
+    *out = v;
+    return Status::Ok();
+  }
+  Status Count(const std::string& k, bool binary, uint64_t* out) {
+    if (!Has(k)) return Status::Ok();
+    YAML::Node n = node_[k];
+    if (!n.IsScalar()) return Status::InvalidConfig(Key(k) + ": expected a number");
+    Result<uint64_t> r = binary ? ParseBinaryLength(n.Scalar()) : ParseDecimalCount(n.Scalar());
+    if (!r.ok()) return Status::InvalidConfig(Key(k) + ": " + r.status().message());
+    *out = *r;
+    return Status::Ok();
+  }
+  Status StringList(const std::string& k, std::vector<std::string>* out) {
+    if (!Has(k)) return Status::Ok();
+    YAML::Node n = node_[k];
+    out->clear();
+    if (n.IsScalar()) {
+      out->push_back(n.Scalar());
+      return Status::Ok();
+    }
+    if (!n.IsSequence()) return Status::InvalidConfig(Key(k) + ": expected a list of strings");
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return Status::InvalidConfig(Key(k) + ": expected a list of strings");
+      out->push_back(item.Scalar());
+    }
+    return Status::Ok();
+  }
+
+  // Fails naming the first key that no field consumed.
+  Status CheckNoUnknownKeys() const {
+    for (const auto& kv : node_) {
+      std::string k = kv.first.as<std::string>();
+      if (!seen_.count(k)) return Status::InvalidConfig("unknown key '" + Key(k) + "'");
+    }
+    return Status::Ok();
+  }
+
+  static std::string Dump(const YAML::Node& n) {
+    YAML::Emitter e;
+    e << YAML::Flow << n;
+    return e.c_str();
+  }
+
+ private:
+  YAML::Node node_;
+  std::string prefix_;
+  std::set<std::string> seen_;
+};
+
+Status Section(YAML::Node root, const std::string& name, YAML::Node* out) {
+  YAML::Node n = root[name];
+  if (!n.IsDefined() || n.IsNull()) {
+    *out = YAML::Node(YAML::NodeType::Map);
+    return Status::Ok();
+  }
+  if (!n.IsMap()) return Status::InvalidConfig(name + ": expected a mapping");
+  *out = n;
+  return Status::Ok();
+}
+
+std::string ResolvePath(const fs::path& base_dir, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute()) return p;
+  return (base_dir / p).lexically_normal().string();
+}
+
+Status ApplyOverride(YAML::Node root, const std::string& assignment) {
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return Status::InvalidConfig("--set '" + assignment + "': expected key=value");
+  }
+  std::string path = assignment.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidConfig("--set '" + assignment + "': " + e.what());
+  }
+  YAML::Node cur = root;
+  std::stringstream parts(path);
+  std::string part, next;
+  std::getline(parts, part, '.');
+  while (std::getline(parts, next, '.')) {
+    YAML::Node child = cur[part];
+    if (!child.IsDefined() || child.IsNull()) cur[part] = YAML::Node(YAML::NodeType::Map);
+    if (!cur[part].IsMap()) return Status::InvalidConfig("--set " + path + ": '" + part + "' is not a mapping");
+    YAML::Node tmp = cur[part];
+    cur.reset(tmp);  // reset, not operator=: assignment would overwrite the node's content
+    part = next;
+  }
+  cur[part] = value;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<uint64_t> ParseDecimalCount(const std::string& text) { return ParseWithSuffix(text, 1000.0); }
+Result<uint64_t> ParseBinaryLength(const std::string& text) { return ParseWithSuffix(text, 1024.0); }
+
+Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_dir,
+                           const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidConfig(std::string("YAML syntax: ") + e.what());
+  }
+  if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) return Status::InvalidConfig("the config must be a YAML mapping");
+  for (const auto& o : overrides) LCDE_RETURN_IF_ERROR(ApplyOverride(root, o));
+
+  Config c;
+  Reader top(root, "");
+  LCDE_RETURN_IF_ERROR(top.Count("seed", false, &c.seed));
+
+  YAML::Node n;
+  top.Get("input");
+  LCDE_RETURN_IF_ERROR(Section(root, "input", &n));
+  Reader in(n, "input");
+  LCDE_RETURN_IF_ERROR(in.StringList("paths", &c.input.paths));
+  LCDE_RETURN_IF_ERROR(in.String("text_key", &c.input.text_key));
+  LCDE_RETURN_IF_ERROR(in.String("source_key", &c.input.source_key));
+  LCDE_RETURN_IF_ERROR(in.CheckNoUnknownKeys());
+  if (c.input.paths.empty()) return Status::InvalidConfig("input.paths: required, at least one path");
+  for (auto& p : c.input.paths) p = ResolvePath(base_dir, p);
+  if (c.input.text_key.empty()) return Status::InvalidConfig("input.text_key: must not be empty");
+  if (c.input.source_key.empty()) return Status::InvalidConfig("input.source_key: must not be empty");
+
+  top.Get("tokenizer");
+  LCDE_RETURN_IF_ERROR(Section(root, "tokenizer", &n));
+  Reader tok(n, "tokenizer");
+  LCDE_RETURN_IF_ERROR(tok.String("model", &c.tokenizer.model));
+  LCDE_RETURN_IF_ERROR(tok.Bool("bos", &c.tokenizer.bos));
+  LCDE_RETURN_IF_ERROR(tok.Bool("eos", &c.tokenizer.eos));
+  LCDE_RETURN_IF_ERROR(tok.CheckNoUnknownKeys());
+  if (c.tokenizer.model.empty()) return Status::InvalidConfig("tokenizer.model: required");
+  c.tokenizer.model = ResolvePath(base_dir, c.tokenizer.model);
+
+  top.Get("mixture");
+  LCDE_RETURN_IF_ERROR(Section(root, "mixture", &n));
+  Reader mix(n, "mixture");
+  if (!mix.Has("total_tokens")) return Status::InvalidConfig("mixture.total_tokens: required");
+  LCDE_RETURN_IF_ERROR(mix.Count("total_tokens", false, &c.mixture.total_tokens));
+  if (c.mixture.total_tokens == 0) return Status::InvalidConfig("mixture.total_tokens: must be > 0");
+  if (mix.Has("weights")) {
+    YAML::Node w = mix.Get("weights");
+    if (w.IsScalar()) {
+      c.mixture.weights_preset = w.Scalar();
+    } else if (w.IsMap()) {
+      c.mixture.weights_preset = "";
+      for (const auto& kv : w) {
+        std::string name = kv.first.as<std::string>();
+        double v = 0;
+        if (!kv.second.IsScalar() || !YAML::convert<double>::decode(kv.second, v) ||
+            !std::isfinite(v) || v < 0) {
+          return Status::InvalidConfig("mixture.weights." + name + ": expected a number >= 0");
+        }
+        c.mixture.weights[name] = v;
+      }
+    } else {
+      return Status::InvalidConfig("mixture.weights: expected a preset name or a map of source: share");
+    }
+  }
+  if (!c.mixture.weights_preset.empty()) {
+    if (c.mixture.weights_preset != "slimpajama") {
+      return Status::InvalidConfig("mixture.weights: unknown preset '" + c.mixture.weights_preset +
+                                   "' (known: slimpajama)");
+    }
+    c.mixture.weights = SlimPajamaWeights();
+  }
+  double weight_sum = 0;
+  for (const auto& [name, v] : c.mixture.weights) weight_sum += v;
+  if (!(weight_sum > 0)) return Status::InvalidConfig("mixture.weights: at least one share must be > 0");
+
+  std::string strategy = StrategyName(c.mixture.strategy);
+  LCDE_RETURN_IF_ERROR(mix.String("strategy", &strategy));
+  if (strategy == "none") c.mixture.strategy = Strategy::kNone;
+  else if (strategy == "global") c.mixture.strategy = Strategy::kGlobal;
+  else if (strategy == "per_source") c.mixture.strategy = Strategy::kPerSource;
+  else if (strategy == "upsample_sources") c.mixture.strategy = Strategy::kUpsampleSources;
+  else {
+    return Status::InvalidConfig("mixture.strategy: '" + strategy +
+                                 "' is not one of none, global, per_source, upsample_sources");
+  }
+  LCDE_RETURN_IF_ERROR(mix.StringList("upsample", &c.mixture.upsample));
+  if (c.mixture.strategy == Strategy::kUpsampleSources) {
+    if (c.mixture.upsample.empty()) {
+      return Status::InvalidConfig("mixture.upsample: required by strategy upsample_sources");
+    }
+    for (const auto& s : c.mixture.upsample) {
+      if (!c.mixture.weights.count(s)) {
+        return Status::InvalidConfig("mixture.upsample: '" + s + "' has no weight in mixture.weights");
+      }
+    }
+  } else if (!c.mixture.upsample.empty()) {
+    return Status::InvalidConfig("mixture.upsample: only used by strategy upsample_sources");
+  }
+  LCDE_RETURN_IF_ERROR(mix.Count("length_threshold", false, &c.mixture.length_threshold));
+  if (c.mixture.length_threshold == 0) return Status::InvalidConfig("mixture.length_threshold: must be > 0");
+  LCDE_RETURN_IF_ERROR(mix.Double("short_keep_ratio", &c.mixture.short_keep_ratio));
+  if (c.mixture.short_keep_ratio < 0 || c.mixture.short_keep_ratio > 1) {
+    return Status::InvalidConfig("mixture.short_keep_ratio: must be in [0, 1]");
+  }
+  LCDE_RETURN_IF_ERROR(mix.CheckNoUnknownKeys());
+
+  top.Get("output");
+  LCDE_RETURN_IF_ERROR(Section(root, "output", &n));
+  Reader out(n, "output");
+  LCDE_RETURN_IF_ERROR(out.String("dir", &c.output.dir));
+  LCDE_RETURN_IF_ERROR(out.Count("sequence_length", true, &c.output.sequence_length));
+  LCDE_RETURN_IF_ERROR(out.Count("chunks_per_shard", false, &c.output.chunks_per_shard));
+  LCDE_RETURN_IF_ERROR(out.Bool("keep_partial_chunk", &c.output.keep_partial_chunk));
+  LCDE_RETURN_IF_ERROR(out.CheckNoUnknownKeys());
+  if (c.output.dir.empty()) return Status::InvalidConfig("output.dir: required");
+  c.output.dir = ResolvePath(base_dir, c.output.dir);
+  if (c.output.sequence_length < 2 || c.output.sequence_length > (1ull << 31)) {
+    return Status::InvalidConfig("output.sequence_length: must be in [2, 2G]");
+  }
+  if (c.output.chunks_per_shard == 0) return Status::InvalidConfig("output.chunks_per_shard: must be > 0");
+
+  LCDE_RETURN_IF_ERROR(top.CheckNoUnknownKeys());
+  return c;
+}
+
+Result<Config> LoadConfig(const fs::path& file, const std::vector<std::string>& overrides) {
+  std::ifstream in(file);
+  if (!in) return Status::InvalidConfig("cannot read config file '" + file.string() + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Result<Config> c = ParseConfig(ss.str(), fs::absolute(file).parent_path(), overrides);
+  if (!c.ok()) return Status::InvalidConfig(file.string() + ": " + c.status().message());
+  return c;
+}
+
+std::string Config::ToYaml() const {
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  e << YAML::Key << "seed" << YAML::Value << seed;
+  e << YAML::Key << "input" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "paths" << YAML::Value << YAML::BeginSeq;
+  for (const auto& p : input.paths) e << p;
+  e << YAML::EndSeq;
+  e << YAML::Key << "text_key" << YAML::Value << input.text_key;
+  e << YAML::Key << "source_key" << YAML::Value << input.source_key;
+  e << YAML::EndMap;
+  e << YAML::Key << "tokenizer" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "model" << YAML::Value << tokenizer.model;
+  e << YAML::Key << "bos" << YAML::Value << tokenizer.bos;
+  e << YAML::Key << "eos" << YAML::Value << tokenizer.eos;
+  e << YAML::EndMap;
+  e << YAML::Key << "mixture" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "total_tokens" << YAML::Value << mixture.total_tokens;
+  e << YAML::Key << "weights" << YAML::Value << YAML::BeginMap;
+  for (const auto& [name, w] : mixture.weights) e << YAML::Key << name << YAML::Value << w;
+  e << YAML::EndMap;
+  e << YAML::Key << "strategy" << YAML::Value << StrategyName(mixture.strategy);
+  if (!mixture.upsample.empty()) {
+    e << YAML::Key << "upsample" << YAML::Value << YAML::Flow << mixture.upsample;
+  }
+  e << YAML::Key << "length_threshold" << YAML::Value << mixture.length_threshold;
+  e << YAML::Key << "short_keep_ratio" << YAML::Value << mixture.short_keep_ratio;
+  e << YAML::EndMap;
+  e << YAML::Key << "output" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "dir" << YAML::Value << output.dir;
+  e << YAML::Key << "sequence_length" << YAML::Value << output.sequence_length;
+  e << YAML::Key << "chunks_per_shard" << YAML::Value << output.chunks_per_shard;
+  e << YAML::Key << "keep_partial_chunk" << YAML::Value << output.keep_partial_chunk;
+  e << YAML::EndMap;
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace lcde

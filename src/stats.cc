@@ -1,0 +1,236 @@
+#include "lcde/stats.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "lcde/shard_writer.h"
+
+namespace lcde {
+
+namespace {
+
+struct FileCloser {
+  void operator()(FILE* f) const { if (f) std::fclose(f); }
+};
+
+std::string Percent(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%%", 100.0 * x);
+  return buf;
+}
+
+std::string Thousands(uint64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+double Ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
+
+uint64_t GetU64(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<uint64_t>() : 0;
+}
+
+}  // namespace
+
+const char* LengthBucketName(size_t bucket) {
+  static const char* kNames[kLengthBuckets] = {"0-4K",    "4K-8K",    "8K-16K", "16K-32K",
+                                               "32K-64K", "64K-128K", "128K+"};
+  return kNames[bucket];
+}
+
+size_t LengthBucket(uint64_t doc_tokens) {
+  size_t b = 0;
+  while (b < kLengthBucketEdges.size() && doc_tokens >= kLengthBucketEdges[b]) ++b;
+  return b;
+}
+
+uint64_t DatasetStats::long_tokens() const {
+  uint64_t n = 0;
+  for (const auto& s : sources) n += s.long_tokens;
+  return n;
+}
+
+std::array<uint64_t, kLengthBuckets> DatasetStats::bucket_tokens() const {
+  std::array<uint64_t, kLengthBuckets> out{};
+  for (const auto& s : sources)
+    for (size_t b = 0; b < kLengthBuckets; ++b) out[b] += s.bucket_tokens[b];
+  return out;
+}
+
+Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& manifest) {
+  DatasetStats st;
+  st.sequence_length = GetU64(manifest, "sequence_length");
+  st.length_threshold = GetU64(manifest, "length_threshold");
+  if (manifest.contains("tokenizer")) st.vocab_size = static_cast<int>(GetU64(manifest["tokenizer"], "vocab_size"));
+  for (const auto& s : manifest.value("sources", nlohmann::json::array())) {
+    SourceStats ss;
+    ss.name = s.value("name", "");
+    ss.target_share = s.value("target_share", 0.0);
+    st.sources.push_back(ss);
+  }
+  std::vector<uint64_t> segs_per_chunk;
+  std::vector<Segment> buf(1 << 16);
+  for (const auto& shard : manifest.value("shards", nlohmann::json::array())) {
+    std::string name = shard.value("name", "");
+    std::string path = (std::filesystem::path(dir) / (name + ".seg")).string();
+    std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
+    if (!f) return Status::NotFound(path + ": " + std::strerror(errno));
+    char header[kSegHeaderBytes];
+    if (std::fread(header, 1, sizeof(header), f.get()) != sizeof(header) ||
+        std::memcmp(header, kSegMagic, sizeof(kSegMagic)) != 0) {
+      return Status::Corruption(path + ": not an lcde segment file (bad magic)");
+    }
+    uint32_t version, record;
+    std::memcpy(&version, header + 8, 4);
+    std::memcpy(&record, header + 12, 4);
+    if (version != kSegVersion || record != sizeof(Segment)) {
+      return Status::Corruption(path + ": segment version " + std::to_string(version) +
+                                " record size " + std::to_string(record) + " not supported");
+    }
+    uint64_t shard_chunks = GetU64(shard, "chunks");
+    size_t first = segs_per_chunk.size();
+    segs_per_chunk.resize(first + shard_chunks, 0);
+    size_t n;
+    while ((n = std::fread(buf.data(), sizeof(Segment), buf.size(), f.get())) > 0) {
+      for (size_t i = 0; i < n; ++i) {
+        const Segment& s = buf[i];
+        if (s.source >= st.sources.size() || s.chunk >= shard_chunks) {
+          return Status::Corruption(path + ": segment " + std::to_string(st.segments) +
+                                    " names source " + std::to_string(s.source) + " chunk " +
+                                    std::to_string(s.chunk) + " outside the manifest");
+        }
+        SourceStats& src = st.sources[s.source];
+        src.tokens += s.length;
+        if (s.doc_offset == 0) src.documents++;
+        if (s.doc_tokens >= st.length_threshold) src.long_tokens += s.length;
+        src.bucket_tokens[LengthBucket(s.doc_tokens)] += s.length;
+        segs_per_chunk[first + s.chunk]++;
+        st.tokens += s.length;
+        st.segments++;
+      }
+    }
+    if (std::ferror(f.get())) return Status::IOError(path + ": read error");
+    st.chunks += shard_chunks;
+  }
+  if (!segs_per_chunk.empty()) {
+    st.docs_per_chunk_mean = static_cast<double>(st.segments) / static_cast<double>(segs_per_chunk.size());
+    std::sort(segs_per_chunk.begin(), segs_per_chunk.end());
+    st.docs_per_chunk_min = segs_per_chunk.front();
+    st.docs_per_chunk_max = segs_per_chunk.back();
+    st.docs_per_chunk_median = segs_per_chunk[segs_per_chunk.size() / 2];
+  }
+  return st;
+}
+
+nlohmann::json StatsToJson(const DatasetStats& st, const nlohmann::json& manifest) {
+  nlohmann::json j;
+  j["chunks"] = st.chunks;
+  j["tokens"] = st.tokens;
+  j["segments"] = st.segments;
+  j["sequence_length"] = st.sequence_length;
+  j["vocab_size"] = st.vocab_size;
+  j["length_threshold"] = st.length_threshold;
+  j["long_token_fraction"] = Ratio(st.long_tokens(), st.tokens);
+  nlohmann::json buckets = nlohmann::json::object();
+  auto all = st.bucket_tokens();
+  for (size_t b = 0; b < kLengthBuckets; ++b) buckets[LengthBucketName(b)] = Ratio(all[b], st.tokens);
+  j["length_buckets"] = buckets;
+  nlohmann::json sources = nlohmann::json::object();
+  for (const auto& s : st.sources) {
+    nlohmann::json o;
+    o["tokens"] = s.tokens;
+    o["share"] = Ratio(s.tokens, st.tokens);
+    o["target_share"] = s.target_share;
+    o["documents"] = s.documents;
+    o["long_token_fraction"] = Ratio(s.long_tokens, s.tokens);
+    nlohmann::json sb = nlohmann::json::object();
+    for (size_t b = 0; b < kLengthBuckets; ++b) sb[LengthBucketName(b)] = Ratio(s.bucket_tokens[b], s.tokens);
+    o["length_buckets"] = sb;
+    sources[s.name] = o;
+  }
+  j["sources"] = sources;
+  j["docs_per_chunk"] = {{"mean", st.docs_per_chunk_mean},
+                         {"min", st.docs_per_chunk_min},
+                         {"median", st.docs_per_chunk_median},
+                         {"max", st.docs_per_chunk_max}};
+  if (manifest.contains("reading")) j["reading"] = manifest["reading"];
+  if (manifest.contains("sampling")) j["sampling"] = manifest["sampling"];
+  return j;
+}
+
+std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) {
+  std::string out;
+  char line[512];
+  auto add = [&](const char* fmt, auto... args) {
+    std::snprintf(line, sizeof(line), fmt, args...);
+    out += line;
+  };
+  add("chunks %s x %s tokens = %s tokens, vocab %d\n", Thousands(st.chunks).c_str(),
+      Thousands(st.sequence_length).c_str(), Thousands(st.tokens).c_str(), st.vocab_size);
+  add("tokens from documents >= %s tokens: %s\n", Thousands(st.length_threshold).c_str(),
+      Percent(Ratio(st.long_tokens(), st.tokens)).c_str());
+  add("documents per chunk: mean %.1f, median %" PRIu64 ", min %" PRIu64 ", max %" PRIu64 "\n\n",
+      st.docs_per_chunk_mean, st.docs_per_chunk_median, st.docs_per_chunk_min, st.docs_per_chunk_max);
+
+  add("%-24s %14s %8s %8s %10s %7s", "source", "tokens", "share", "target", "documents", "long");
+  for (size_t b = 0; b < kLengthBuckets; ++b) add(" %8s", LengthBucketName(b));
+  out += "\n";
+  auto row = [&](const std::string& name, uint64_t tokens, double target, uint64_t docs, uint64_t long_tokens,
+                 const std::array<uint64_t, kLengthBuckets>& buckets) {
+    add("%-24s %14s %8s %8s %10s %7s", name.c_str(), Thousands(tokens).c_str(),
+        Percent(Ratio(tokens, st.tokens)).c_str(), Percent(target).c_str(), Thousands(docs).c_str(),
+        Percent(Ratio(long_tokens, tokens)).c_str());
+    for (size_t b = 0; b < kLengthBuckets; ++b) add(" %8s", Percent(Ratio(buckets[b], tokens)).c_str());
+    out += "\n";
+  };
+  uint64_t docs = 0;
+  double target = 0;
+  for (const auto& s : st.sources) {
+    if (s.tokens == 0 && s.target_share == 0) continue;
+    row(s.name, s.tokens, s.target_share, s.documents, s.long_tokens, s.bucket_tokens);
+    docs += s.documents;
+    target += s.target_share;
+  }
+  row("total", st.tokens, target, docs, st.long_tokens(), st.bucket_tokens());
+
+  if (manifest.contains("reading")) {
+    const auto& r = manifest["reading"];
+    add("\ninput: %s files of %s, %s lines, %s documents read, %s rejected",
+        Thousands(GetU64(r, "files_read")).c_str(), Thousands(GetU64(r, "files")).c_str(),
+        Thousands(GetU64(r, "lines")).c_str(), Thousands(GetU64(r, "documents")).c_str(),
+        Thousands(GetU64(r, "rejected")).c_str());
+    if (r.contains("rejected_by_reason")) {
+      std::string reasons;
+      for (const auto& [k, v] : r["rejected_by_reason"].items()) {
+        if (v.get<uint64_t>() == 0) continue;
+        reasons += (reasons.empty() ? "" : ", ") + k + " " + Thousands(v.get<uint64_t>());
+      }
+      if (!reasons.empty()) out += " (" + reasons + ")";
+    }
+    out += "\n";
+  }
+  if (manifest.contains("sampling")) {
+    const auto& s = manifest["sampling"];
+    add("sampling: %s kept, %s dropped short, %s dropped over budget, %s unknown source, %s cut to fit\n",
+        Thousands(GetU64(s, "kept")).c_str(), Thousands(GetU64(s, "dropped_short")).c_str(),
+        Thousands(GetU64(s, "dropped_budget")).c_str(),
+        Thousands(GetU64(s, "dropped_unknown_source")).c_str(),
+        Thousands(GetU64(s, "truncated")).c_str());
+    add("tail: %s tokens dropped (partial last chunk)\n", Thousands(GetU64(s, "tail_tokens_dropped")).c_str());
+    if (s.contains("shortfall") && !s["shortfall"].empty()) {
+      for (const auto& [name, v] : s["shortfall"].items()) {
+        add("SHORTFALL %s: %s of %s budget tokens missing (input ran out)\n", name.c_str(),
+            Thousands(v.value("missing_tokens", uint64_t{0})).c_str(),
+            Thousands(v.value("budget_tokens", uint64_t{0})).c_str());
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace lcde

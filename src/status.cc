@@ -1,0 +1,18 @@
+#include "lcde/status.h"
+
+namespace lcde {
+
+std::string Status::ToString() const {
+  const char* name = "OK";
+  switch (code_) {
+    case Code::kOk: return "OK";
+    case Code::kInvalidConfig: name = "invalid config"; break;
+    case Code::kNotFound: name = "not found"; break;
+    case Code::kIOError: name = "I/O error"; break;
+    case Code::kCorruption: name = "corruption"; break;
+    case Code::kInterrupted: name = "interrupted"; break;
+  }
+  return std::string(name) + ": " + message_;
+}
+
+}  // namespace lcde

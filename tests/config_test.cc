@@ -1,0 +1,130 @@
+#include "lcde/config.h"
+
+#include <gtest/gtest.h>
+
+namespace lcde {
+namespace {
+
+const char* kMinimal = R"(
+input: {paths: [data]}
+tokenizer: {model: tok.model}
+mixture: {total_tokens: 5B}
+output: {dir: out}
+)";
+
+Result<Config> Parse(const std::string& yaml, std::vector<std::string> overrides = {}) {
+  return ParseConfig(yaml, "/base", overrides);
+}
+
+TEST(ConfigTest, DefaultsMatchThePaper) {
+  auto c = Parse(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mixture.total_tokens, 5000000000ull);
+  EXPECT_EQ(c->mixture.strategy, Strategy::kPerSource);
+  EXPECT_EQ(c->mixture.length_threshold, 4096u);
+  EXPECT_DOUBLE_EQ(c->mixture.short_keep_ratio, 0.1);
+  EXPECT_EQ(c->output.sequence_length, 81920u);
+  EXPECT_TRUE(c->tokenizer.bos);
+  EXPECT_FALSE(c->tokenizer.eos);
+  EXPECT_EQ(c->input.text_key, "text");
+  EXPECT_EQ(c->input.source_key, "meta.redpajama_set_name");
+  ASSERT_EQ(c->mixture.weights.size(), 7u);
+  EXPECT_DOUBLE_EQ(c->mixture.weights.at("RedPajamaCommonCrawl"), 0.53374772);
+  EXPECT_DOUBLE_EQ(c->mixture.weights.at("RedPajamaBook"), 0.0414836);
+  // Relative paths resolve against the config file's directory.
+  EXPECT_EQ(c->input.paths[0], "/base/data");
+  EXPECT_EQ(c->tokenizer.model, "/base/tok.model");
+  EXPECT_EQ(c->output.dir, "/base/out");
+}
+
+TEST(ConfigTest, Suffixes) {
+  EXPECT_EQ(*ParseDecimalCount("5B"), 5000000000ull);
+  EXPECT_EQ(*ParseDecimalCount("1.5M"), 1500000ull);
+  EXPECT_EQ(*ParseDecimalCount("4096"), 4096ull);
+  EXPECT_EQ(*ParseDecimalCount("2T"), 2000000000000ull);
+  EXPECT_EQ(*ParseBinaryLength("80K"), 81920ull);
+  EXPECT_EQ(*ParseBinaryLength("128K"), 131072ull);
+  EXPECT_EQ(*ParseBinaryLength("1M"), 1048576ull);
+  EXPECT_EQ(*ParseBinaryLength("4M"), 4194304ull);
+  EXPECT_FALSE(ParseDecimalCount("5X").ok());
+  EXPECT_FALSE(ParseDecimalCount("-3").ok());
+  EXPECT_FALSE(ParseDecimalCount("1.5").ok());
+  EXPECT_FALSE(ParseDecimalCount("").ok());
+}
+
+TEST(ConfigTest, UpsampleSourcesNeedsKnownNames) {
+  std::string yaml = R"(
+input: {paths: [data]}
+tokenizer: {model: tok.model}
+output: {dir: out}
+mixture:
+  total_tokens: 1M
+  weights: {A: 3, B: 1}
+  strategy: upsample_sources
+  upsample: [A]
+)";
+  auto c = Parse(yaml);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mixture.strategy, Strategy::kUpsampleSources);
+  EXPECT_EQ(c->mixture.weights_preset, "");
+  EXPECT_EQ(c->mixture.upsample, std::vector<std::string>{"A"});
+  auto bad = Parse(yaml, {"mixture.upsample=[C]"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("mixture.upsample"), std::string::npos);
+}
+
+TEST(ConfigTest, ErrorsNameTheKey) {
+  struct Case { std::string yaml_or_override; std::string expect; };
+  std::vector<Case> cases = {
+      {"mixture.totl_tokens=5", "unknown key 'mixture.totl_tokens'"},
+      {"outputs.dir=x", "unknown key 'outputs'"},
+      {"mixture.strategy=upsample", "mixture.strategy"},
+      {"mixture.short_keep_ratio=1.5", "mixture.short_keep_ratio"},
+      {"mixture.short_keep_ratio=abc", "mixture.short_keep_ratio"},
+      {"tokenizer.bos=maybe", "tokenizer.bos"},
+      {"output.sequence_length=80Q", "output.sequence_length"},
+      {"mixture.weights=pile", "unknown preset 'pile'"},
+      {"mixture.upsample=[RedPajamaBook]", "only used by strategy upsample_sources"},
+      {"mixture.total_tokens=0", "mixture.total_tokens"},
+      {"input.paths=[]", "input.paths"},
+      {"mixture.weights={A: -1}", "mixture.weights.A"},
+  };
+  for (const auto& c : cases) {
+    auto r = Parse(kMinimal, {c.yaml_or_override});
+    ASSERT_FALSE(r.ok()) << c.yaml_or_override;
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidConfig);
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
+        << c.yaml_or_override << " -> " << r.status().message();
+  }
+}
+
+TEST(ConfigTest, MissingRequiredKeys) {
+  auto r = Parse("input: {paths: [x]}\ntokenizer: {model: m}\noutput: {dir: o}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("mixture.total_tokens"), std::string::npos);
+  r = Parse("mixture: {total_tokens: 1}\ntokenizer: {model: m}\noutput: {dir: o}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("input.paths"), std::string::npos);
+  r = Parse("not: [valid");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("YAML"), std::string::npos);
+}
+
+TEST(ConfigTest, OverridesApplyBeforeValidation) {
+  auto c = Parse(kMinimal, {"output.sequence_length=1M", "seed=7", "mixture.strategy=global"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->output.sequence_length, 1048576u);
+  EXPECT_EQ(c->seed, 7u);
+  EXPECT_EQ(c->mixture.strategy, Strategy::kGlobal);
+}
+
+TEST(ConfigTest, ToYamlRoundTrips) {
+  auto c = Parse(kMinimal, {"mixture.strategy=none", "seed=9"});
+  ASSERT_TRUE(c.ok());
+  auto again = ParseConfig(c->ToYaml(), "/elsewhere");
+  ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << c->ToYaml();
+  EXPECT_EQ(again->ToYaml(), c->ToYaml());
+}
+
+}  // namespace
+}  // namespace lcde

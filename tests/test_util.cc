@@ -1,0 +1,83 @@
+#include "test_util.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace lcde::testing {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::random_device rd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    fs::path p = fs::temp_directory_path() / ("lcde-test-" + std::to_string(rd()));
+    if (fs::create_directory(p)) {
+      path_ = p;
+      return;
+    }
+  }
+  throw std::runtime_error("cannot create a temp dir");
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+fs::path SourceDir() { return fs::path(LCDE_SOURCE_DIR); }
+std::string LcdeBinary() { return LCDE_BINARY; }
+std::string DemoModelPath() { return (SourceDir() / "models" / "demo.model").string(); }
+
+std::string Llama2ModelPath() {
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("LCDE_SHARED_DIR")) candidates.push_back(fs::path(env));
+  candidates.push_back(SourceDir() / ".." / "shared");
+  for (const auto& dir : candidates) {
+    fs::path model = dir / "tokenizers" / "llama-2.model";
+    if (fs::exists(model)) return fs::canonical(model).string();
+  }
+  return "";
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string ZstdCompress(const std::string& bytes, int level) {
+  std::string out(ZSTD_compressBound(bytes.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), bytes.data(), bytes.size(), level);
+  if (ZSTD_isError(n)) throw std::runtime_error(ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+
+CommandResult RunCommand(const std::string& command) {
+  TempDir tmp;
+  std::string out = tmp.Join("stdout"), err = tmp.Join("stderr");
+  std::string full = "(" + command + ") >" + out + " 2>" + err + " </dev/null";
+  int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.stdout_text = ReadFile(out);
+  r.stderr_text = ReadFile(err);
+  return r;
+}
+
+}  // namespace lcde::testing

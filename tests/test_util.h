@@ -1,0 +1,47 @@
+// Helpers shared by the gtest files.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace lcde::testing {
+
+// A fresh directory under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string Join(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The repository root (for configs/, models/, scripts/).
+std::filesystem::path SourceDir();
+// The lcde binary built beside the tests.
+std::string LcdeBinary();
+// The project's own small SentencePiece model (models/demo.model).
+std::string DemoModelPath();
+// ../shared/tokenizers/llama-2.model, or "" when absent (tests then skip).
+std::string Llama2ModelPath();
+
+void WriteFile(const std::string& path, const std::string& bytes);
+std::string ReadFile(const std::string& path);
+// Compresses with libzstd into one frame.
+std::string ZstdCompress(const std::string& bytes, int level = 3);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string stdout_text;
+  std::string stderr_text;
+};
+// Runs `command` through /bin/sh, capturing both streams.
+CommandResult RunCommand(const std::string& command);
+
+}  // namespace lcde::testing
