@@ -27,10 +27,8 @@ class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
-    corpus_ = dir_->Join("corpus");
-    auto r = RunCommand("python3 " + (testing::SourceDir() / "scripts/make_sample_corpus.py").string() +
-                        " --out " + corpus_ + " --tokens 4000000 --files 6 --seed 5");
-    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    corpus_ = testing::CachedSampleCorpus("--tokens 4000000 --files 6 --seed 5");
+    ASSERT_FALSE(corpus_.empty());
   }
   static void TearDownTestSuite() { delete dir_; }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -66,6 +67,23 @@ std::string ZstdCompress(const std::string& bytes, int level) {
   if (ZSTD_isError(n)) throw std::runtime_error(ZSTD_getErrorName(n));
   out.resize(n);
   return out;
+}
+
+std::string CachedSampleCorpus(const std::string& args) {
+  std::string key;
+  for (char c : args) key += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  fs::path cache = fs::path(LcdeBinary()).parent_path() / "test-data" / ("corpus" + key);
+  if (fs::exists(cache)) return cache.string();
+  fs::create_directories(cache.parent_path());
+  // Generate beside, then rename: concurrent test processes never see half a corpus.
+  fs::path tmp = cache.string() + ".tmp" + std::to_string(getpid());
+  auto r = RunCommand("python3 " + (SourceDir() / "scripts" / "make_sample_corpus.py").string() +
+                      " --out " + tmp.string() + " " + args);
+  if (r.exit_code != 0) return "";
+  std::error_code ec;
+  fs::rename(tmp, cache, ec);
+  if (ec) fs::remove_all(tmp, ec);  // another process won the race; its corpus is the same
+  return cache.string();
 }
 
 CommandResult RunCommand(const std::string& command) {

@@ -36,6 +36,11 @@ std::string ReadFile(const std::string& path);
 // Compresses with libzstd into one frame.
 std::string ZstdCompress(const std::string& bytes, int level = 3);
 
+// A corpus written by scripts/make_sample_corpus.py with `args`, generated
+// once per build directory and shared by every test process (ctest runs each
+// test alone). Returns its directory, or "" when generation failed.
+std::string CachedSampleCorpus(const std::string& args);
+
 struct CommandResult {
   int exit_code = -1;
   std::string stdout_text;
