@@ -308,6 +308,11 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   if (c.mixture.short_keep_ratio < 0 || c.mixture.short_keep_ratio > 1) {
     return Status::InvalidConfig("mixture.short_keep_ratio: must be in [0, 1]");
   }
+  LCDE_RETURN_IF_ERROR(mix.String("unknown_sources", &c.mixture.unknown_sources));
+  if (c.mixture.unknown_sources != "drop" && !c.mixture.weights.count(c.mixture.unknown_sources)) {
+    return Status::InvalidConfig("mixture.unknown_sources: '" + c.mixture.unknown_sources +
+                                 "' is neither 'drop' nor a source in mixture.weights");
+  }
   LCDE_RETURN_IF_ERROR(mix.CheckNoUnknownKeys());
 
   top.Get("output");
@@ -366,6 +371,7 @@ std::string Config::ToYaml() const {
   }
   e << YAML::Key << "length_threshold" << YAML::Value << mixture.length_threshold;
   e << YAML::Key << "short_keep_ratio" << YAML::Value << mixture.short_keep_ratio;
+  e << YAML::Key << "unknown_sources" << YAML::Value << mixture.unknown_sources;
   e << YAML::EndMap;
   e << YAML::Key << "output" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "dir" << YAML::Value << output.dir;

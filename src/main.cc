@@ -13,6 +13,7 @@
 #include "lcde/config.h"
 #include "lcde/manifest.h"
 #include "lcde/stats.h"
+#include "lcde/verify.h"
 #include "lcde/version.h"
 
 namespace {
@@ -22,11 +23,17 @@ using lcde::Status;
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitConfig = 2;
+constexpr int kExitBadInput = 3;  // --strict met a bad input line
 
 int ExitCode(const Status& s) {
-  if (s.ok()) return kExitOk;
-  if (s.code() == Status::Code::kInvalidConfig || s.code() == Status::Code::kNotFound) return kExitConfig;
-  return kExitFailure;
+  switch (s.code()) {
+    case Status::Code::kOk: return kExitOk;
+    case Status::Code::kInvalidConfig:
+    case Status::Code::kNotFound: return kExitConfig;
+    case Status::Code::kDataError: return kExitBadInput;
+    case Status::Code::kInterrupted: return 128 + lcde::InterruptSignal();  // 130 SIGINT, 143 SIGTERM
+    default: return kExitFailure;
+  }
 }
 
 int Report(const Status& s) {
@@ -47,6 +54,19 @@ int RunBuildCommand(const BuildArgs& a) {
   auto config = lcde::LoadConfig(a.config, overrides);
   if (!config.ok()) return Report(config.status());
   return Report(lcde::RunBuild(*config, a.options));
+}
+
+int RunVerifyCommand(const std::string& path) {
+  auto report = lcde::VerifyDataset(path);
+  if (!report.ok()) return Report(report.status());
+  for (const auto& d : report->defects) std::cout << "DEFECT " << d << "\n";
+  if (!report->ok()) {
+    std::cout << path << ": " << report->defects.size() << " defect(s)\n";
+    return kExitFailure;
+  }
+  std::cout << path << ": OK (" << report->shards << " shards, " << report->chunks << " chunks, "
+            << report->tokens << " tokens, " << report->segments << " segments verified)\n";
+  return kExitOk;
 }
 
 struct StatsArgs {
@@ -78,6 +98,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("lcde: %^%l%$: %v");
   // A file-size limit must surface as a write error, not kill the process.
   std::signal(SIGXFSZ, SIG_IGN);
+  lcde::InstallInterruptHandlers();
 
   CLI::App app{"lcde: long-context data engineering — builds length-upsampled, packed "
                "training data for long-context continual pretraining"};
@@ -90,6 +111,7 @@ int main(int argc, char** argv) {
   BuildArgs build;
   StatsArgs stats;
   std::string top_help;
+  std::string verify_path;
   // Subcommands as a table: name, help, how to add its options, what runs it.
   struct Command {
     const char* name;
@@ -106,6 +128,9 @@ int main(int argc, char** argv) {
          c->add_option("-j,--threads", build.options.threads, "Tokenizer threads (default: all cores)")
              ->check(CLI::NonNegativeNumber);
          c->add_flag("--force", build.options.force, "Replace a dataset already in the output directory");
+         c->add_flag("--resume", build.options.resume,
+                     "Continue an interrupted build from its checkpoint (same bytes as an uninterrupted one)");
+         c->add_flag("--strict", build.options.strict, "Stop at the first rejected input line (exit 3)");
          c->add_flag("--stats", build.options.print_stages, "Print the time spent per stage");
        },
        [&] { return RunBuildCommand(build); }},
@@ -115,6 +140,9 @@ int main(int argc, char** argv) {
          c->add_flag("--json", stats.json, "One JSON object on stdout");
        },
        [&] { return RunStatsCommand(stats); }},
+      {"verify", "Check a dataset's files against its manifest; exit 0 only when all hold",
+       [&](CLI::App* c) { c->add_option("path", verify_path, "Dataset directory")->required(); },
+       [&] { return RunVerifyCommand(verify_path); }},
       {"help", "Show this help", [](CLI::App*) {}, [&top_help] {
          std::cout << top_help;
          return kExitOk;

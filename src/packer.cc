@@ -11,8 +11,9 @@ Packer::Packer(uint64_t sequence_length, ChunkSink* sink)
 }
 
 Status Packer::Add(uint32_t source, uint64_t document_id, uint64_t doc_tokens,
-                   std::span<const int32_t> tokens) {
-  uint64_t offset = 0;
+                   std::span<const int32_t> tokens, uint64_t first_offset) {
+  uint64_t offset = first_offset;
+  current_emitted_ = offset;
   while (offset < tokens.size()) {
     uint64_t room = sequence_length_ - chunk_.size();
     uint64_t take = std::min<uint64_t>(room, tokens.size() - offset);
@@ -25,8 +26,10 @@ Status Packer::Add(uint32_t source, uint64_t document_id, uint64_t doc_tokens,
     seg.doc_offset = offset;
     seg.doc_tokens = doc_tokens;
     segments_.push_back(seg);
-    chunk_.insert(chunk_.end(), tokens.begin() + offset, tokens.begin() + offset + take);
+    chunk_.insert(chunk_.end(), tokens.begin() + static_cast<ptrdiff_t>(offset),
+                  tokens.begin() + static_cast<ptrdiff_t>(offset + take));
     offset += take;
+    current_emitted_ = offset;
     if (chunk_.size() == sequence_length_) LCDE_RETURN_IF_ERROR(Flush());
   }
   return Status::Ok();
@@ -78,6 +81,7 @@ Status DatasetWriter::Finish() {
   current_.reset();
   if (!info.ok()) return info.status();
   shards_.push_back(std::move(info.value()));
+  if (on_shard_done_) return on_shard_done_(shards_.back());
   return Status::Ok();
 }
 

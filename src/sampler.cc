@@ -37,6 +37,7 @@ Sampler::Sampler(const MixtureConfig& config, uint64_t seed, uint64_t total_toke
     assigned += floor_part;
     upsampled_.push_back(std::find(config.upsample.begin(), config.upsample.end(), name) !=
                          config.upsample.end());
+    budget_source_.push_back(static_cast<int>(id));
   }
   weighted_ = static_cast<uint32_t>(names_.size());
   std::stable_sort(remainders.begin(), remainders.end(),
@@ -47,10 +48,28 @@ Sampler::Sampler(const MixtureConfig& config, uint64_t seed, uint64_t total_toke
   counts_.resize(weighted_);
   for (uint32_t i = 0; i < weighted_; ++i) counts_[i].budget_tokens = budgets[i];
   if (config.strategy == Strategy::kGlobal) {
-    open_budgets_ = total_budget_ > 0 ? 1 : 0;
+    budget_ = {total_budget_};
   } else {
-    for (uint32_t i = 0; i < weighted_; ++i) open_budgets_ += budgets[i] > 0 ? 1 : 0;
+    budget_ = budgets;
   }
+  used_.assign(budget_.size(), 0);
+  RecountOpenBudgets();
+}
+
+void Sampler::RecountOpenBudgets() {
+  open_budgets_ = 0;
+  for (size_t b = 0; b < budget_.size(); ++b) open_budgets_ += used_[b] < budget_[b] ? 1 : 0;
+}
+
+int Sampler::BudgetSourceOf(std::string_view name) const {
+  auto it = config_.weights.find(std::string(name));
+  if (it != config_.weights.end()) {
+    return static_cast<int>(std::distance(config_.weights.begin(), it));
+  }
+  if (config_.unknown_sources == "drop") return -1;
+  auto alias = config_.weights.find(config_.unknown_sources);
+  return alias == config_.weights.end() ? -1
+                                        : static_cast<int>(std::distance(config_.weights.begin(), alias));
 }
 
 uint32_t Sampler::SourceId(std::string_view name) {
@@ -60,7 +79,14 @@ uint32_t Sampler::SourceId(std::string_view name) {
   names_.emplace_back(name);
   ids_.emplace(std::string(name), id);
   counts_.emplace_back();
+  budget_source_.push_back(BudgetSourceOf(name));
   return id;
+}
+
+int Sampler::BudgetIndex(uint32_t source) const {
+  int owner = budget_source_[source];
+  if (owner < 0) return -1;
+  return config_.strategy == Strategy::kGlobal ? 0 : owner;
 }
 
 bool Sampler::SubjectToKeepRatio(uint32_t source) const {
@@ -68,7 +94,10 @@ bool Sampler::SubjectToKeepRatio(uint32_t source) const {
     case Strategy::kNone: return false;
     case Strategy::kGlobal:
     case Strategy::kPerSource: return true;
-    case Strategy::kUpsampleSources: return source < weighted_ && upsampled_[source];
+    case Strategy::kUpsampleSources: {
+      int owner = source < budget_source_.size() ? budget_source_[source] : -1;
+      return owner >= 0 && upsampled_[static_cast<size_t>(owner)];
+    }
   }
   return false;
 }
@@ -81,9 +110,8 @@ bool Sampler::ShortDocumentSurvives(uint64_t document_id) const {
 }
 
 bool Sampler::SourceFull(uint32_t source) const {
-  if (source >= weighted_) return true;
-  if (config_.strategy == Strategy::kGlobal) return kept_tokens_ >= total_budget_;
-  return counts_[source].kept_tokens >= counts_[source].budget_tokens;
+  int b = BudgetIndex(source);
+  return b < 0 || used_[static_cast<size_t>(b)] >= budget_[static_cast<size_t>(b)];
 }
 
 double Sampler::target_share(uint32_t source) const {
@@ -94,7 +122,8 @@ Sampler::Decision Sampler::Offer(uint32_t source, uint64_t document_id, uint64_t
                                  bool known_short, uint64_t* keep_tokens) {
   SourceCounts& c = counts_[source];
   c.seen++;
-  if (source >= weighted_) return Decision::kDropUnknownSource;
+  int b = BudgetIndex(source);
+  if (b < 0) return Decision::kDropUnknownSource;
   if (SourceFull(source)) {
     c.dropped_budget++;
     return Decision::kDropBudget;
@@ -104,16 +133,31 @@ Sampler::Decision Sampler::Offer(uint32_t source, uint64_t document_id, uint64_t
     c.dropped_short++;
     return Decision::kDropShort;
   }
-  uint64_t room = config_.strategy == Strategy::kGlobal ? total_budget_ - kept_tokens_
-                                                         : c.budget_tokens - c.kept_tokens;
-  uint64_t take = std::min(tokens, room);
+  size_t bi = static_cast<size_t>(b);
+  uint64_t take = std::min(tokens, budget_[bi] - used_[bi]);
   if (take < tokens) c.truncated++;
   c.kept++;
   c.kept_tokens += take;
   kept_tokens_ += take;
-  if (SourceFull(source)) open_budgets_--;
+  used_[bi] += take;
+  if (used_[bi] >= budget_[bi]) open_budgets_--;
   *keep_tokens = take;
   return Decision::kKeep;
+}
+
+void Sampler::Restore(const std::vector<std::string>& names, const std::vector<SourceCounts>& counts) {
+  for (size_t i = weighted_; i < names.size(); ++i) SourceId(names[i]);
+  std::fill(used_.begin(), used_.end(), 0);
+  kept_tokens_ = 0;
+  for (size_t i = 0; i < counts.size() && i < counts_.size(); ++i) {
+    uint64_t budget = counts_[i].budget_tokens;
+    counts_[i] = counts[i];
+    counts_[i].budget_tokens = budget;
+    kept_tokens_ += counts[i].kept_tokens;
+    int b = BudgetIndex(static_cast<uint32_t>(i));
+    if (b >= 0) used_[static_cast<size_t>(b)] += counts[i].kept_tokens;
+  }
+  RecountOpenBudgets();
 }
 
 }  // namespace lcde

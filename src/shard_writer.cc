@@ -525,3 +525,15 @@ Result<std::string> Sha256File(const std::string& path) {
 }
 
 }  // namespace lcde
+
+namespace lcde {
+
+std::string Sha256Hex(std::string_view bytes) {
+  Sha256 sha;
+  sha.Update(bytes.data(), bytes.size());
+  Result<std::string> hex = sha.HexDigest();
+  // Hashing in memory fails only if OpenSSL cannot allocate; no digest then.
+  return hex.ok() ? hex.value() : std::string();
+}
+
+}  // namespace lcde

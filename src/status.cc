@@ -11,6 +11,7 @@ std::string Status::ToString() const {
     case Code::kIOError: name = "I/O error"; break;
     case Code::kCorruption: name = "corruption"; break;
     case Code::kInterrupted: name = "interrupted"; break;
+    case Code::kDataError: name = "bad input"; break;
   }
   return std::string(name) + ": " + message_;
 }

@@ -1,11 +1,11 @@
 // `lcde build`: the whole pipeline, from input files to a finished dataset.
 //
-//   reader thread      files -> documents -> batches (in file order)
-//   N worker threads   batch -> token ids (SentencePiece)
-//   calling thread     batches in order -> Sampler -> Packer -> DatasetWriter
+//   Pipeline (reader + tokenizer threads) -> batches in input order
+//   -> Sampler -> Packer -> DatasetWriter (shards) -> manifest.json last
 //
-// The calling thread takes batches in the order they were read, so the output
-// is the same bytes for every thread count.
+// After each shard a checkpoint (checkpoint.json) records everything needed
+// to continue: `--resume` after a crash, a kill or a full disk gives the same
+// bytes as an uninterrupted build.
 #pragma once
 
 #include <string>
@@ -16,14 +16,25 @@
 namespace lcde {
 
 struct BuildOptions {
-  int threads = 0;           // tokenizer threads; 0 = all cores
-  bool force = false;        // replace an existing dataset in output.dir
-  bool print_stages = false; // --stats: time per stage on stderr
-  bool progress = true;      // progress lines on stderr (off with --quiet)
+  int threads = 0;            // tokenizer threads; 0 = all cores
+  bool force = false;         // replace an existing dataset in output.dir
+  bool resume = false;        // continue from output.dir's checkpoint
+  bool strict = false;        // any rejected input line stops the build (kDataError)
+  bool print_stages = false;  // --stats: time per stage on stderr
+  bool progress = true;       // progress lines on stderr (off with --quiet)
 };
 
+inline constexpr const char* kCheckpointName = "checkpoint.json";
+
 // Runs the build described by `config`. Progress goes to stderr; the
-// dataset's summary line to stdout. Writes shards, then manifest.json last.
+// dataset's summary line to stdout.
+// Returns kInterrupted when SIGINT/SIGTERM arrived (see InterruptSignal());
+// the shard in progress is discarded and the checkpoint kept.
 Status RunBuild(const Config& config, const BuildOptions& options);
+
+// Makes SIGINT and SIGTERM ask a running build to stop (a second one kills).
+void InstallInterruptHandlers();
+// The signal that interrupted the build, or 0.
+int InterruptSignal();
 
 }  // namespace lcde

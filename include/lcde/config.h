@@ -42,6 +42,10 @@ struct MixtureConfig {
   std::vector<std::string> upsample;          // sources upsampled by upsample_sources
   uint64_t length_threshold = 4096;           // tokens; a document at or over it is "long"
   double short_keep_ratio = 0.1;              // probability a short document is kept
+  // What happens to documents whose source has no weight: "drop" (counted
+  // under their own name and dropped), or the name of a weighted source whose
+  // budget and length rule they share (still counted under their own name).
+  std::string unknown_sources = "drop";
 };
 
 struct OutputConfig {

@@ -36,8 +36,8 @@ class Sampler {
  public:
   enum class Decision { kKeep, kDropShort, kDropBudget, kDropUnknownSource };
 
-  // REQUIRES: config validated by LoadConfig; total_tokens already rounded to
-  // the multiple of the sequence length the build will write.
+  // REQUIRES: config validated by LoadConfig and outliving the sampler;
+  // total_tokens already rounded to what the build will write.
   Sampler(const MixtureConfig& config, uint64_t seed, uint64_t total_tokens);
 
   // Stable ids: the weighted sources in name order first, then unknown names
@@ -45,17 +45,19 @@ class Sampler {
   uint32_t SourceId(std::string_view name);
   const std::vector<std::string>& source_names() const { return names_; }
   bool HasWeight(uint32_t source) const { return source < weighted_; }
+  // The weighted source whose budget `source` draws on, or -1 (dropped).
+  // A pure function of the name and the config: any thread may ask.
+  int BudgetSourceOf(std::string_view name) const;
 
-  // Whether a document of this source may be dropped when short: the keep
-  // draw applies to it under the strategy.
+  // Whether the keep draw applies to short documents of this source.
   bool SubjectToKeepRatio(uint32_t source) const;
   // The keep draw alone: true when a short document with this id survives.
   bool ShortDocumentSurvives(uint64_t document_id) const;
 
-  // Decides for a document of `tokens` tokens (or, when tokens is unknown,
-  // known_short says the document is certainly under the threshold and
-  // tokens is ignored). On kKeep, *keep_tokens is how many of the document's
-  // leading tokens enter the stream (less than tokens when cut to fit).
+  // Decides for a document of `tokens` tokens (or, when known_short, a
+  // document certainly under the threshold whose exact length is unknown).
+  // On kKeep, *keep_tokens is how many of its leading tokens enter the stream
+  // (fewer than tokens when cut to fit).
   Decision Offer(uint32_t source, uint64_t document_id, uint64_t tokens, bool known_short,
                  uint64_t* keep_tokens);
 
@@ -69,7 +71,15 @@ class Sampler {
   uint64_t total_budget() const { return total_budget_; }
   uint64_t kept_tokens() const { return kept_tokens_; }
 
+  // Puts back counters saved from an interrupted build (same config).
+  // REQUIRES: names begins with this sampler's weighted names, in order.
+  void Restore(const std::vector<std::string>& names, const std::vector<SourceCounts>& counts);
+
  private:
+  // Index into budget_/used_ for a source, or -1.
+  int BudgetIndex(uint32_t source) const;
+  void RecountOpenBudgets();
+
   const MixtureConfig& config_;
   uint64_t seed_;
   uint64_t total_budget_;
@@ -79,6 +89,8 @@ class Sampler {
   std::vector<double> shares_;  // normalized weights of the weighted sources
   std::vector<bool> upsampled_;
   std::vector<SourceCounts> counts_;
+  std::vector<int> budget_source_;  // per source: weighted source whose budget it uses, or -1
+  std::vector<uint64_t> budget_, used_;  // per budget (one per weighted source, or one for global)
   uint32_t weighted_ = 0;
   int open_budgets_ = 0;
 };

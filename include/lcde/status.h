@@ -19,6 +19,7 @@ class Status {
     kIOError,        // read/write/rename failed (disk full, permissions)
     kCorruption,     // input or dataset bytes are not what they claim
     kInterrupted,    // a signal asked us to stop
+    kDataError,      // bad input under --strict: exit 3
   };
 
   Status() = default;
@@ -28,6 +29,7 @@ class Status {
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
   static Status Interrupted(std::string msg) { return Status(Code::kInterrupted, std::move(msg)); }
+  static Status DataError(std::string msg) { return Status(Code::kDataError, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -1,0 +1,115 @@
+// The parallel front half of a build: reading, parsing and tokenizing
+// overlap, and the result comes out in input order.
+//
+//   reader thread      files -> entries (documents, rejects, file ends) -> batches
+//   N worker threads   batch -> token ids
+//   Next()             batches in read order, each fully tokenized
+//
+// Everything a batch says is per entry and in input order, so a consumer that
+// stops at any entry has counted exactly the same things whatever the thread
+// count, the batch cuts, or where an interrupted build resumed.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lcde/config.h"
+#include "lcde/reader.h"
+#include "lcde/sampler.h"
+#include "lcde/status.h"
+#include "lcde/tokenizer.h"
+
+namespace lcde {
+
+struct Entry {
+  enum class Kind : uint8_t { kDocument, kReject, kFileEnd };
+  Kind kind = Kind::kDocument;
+  uint32_t file_index = 0;
+  uint64_t line = 0;        // the document's or the reject's line
+  uint64_t file_lines = 0;  // the reader's lines_read() after this entry
+  uint64_t file_bytes = 0;  // the reader's bytes_read() after this entry
+  // kDocument
+  uint32_t source = 0;
+  bool tokenize = true;      // false: the sampler drops it whatever its length
+  bool known_short = false;  // certainly under the length threshold
+  uint64_t text_offset = 0, text_size = 0;
+  uint64_t token_offset = 0, token_count = 0;
+  // kReject
+  RejectReason reason = RejectReason::kMalformedJson;
+  int32_t example = -1;  // index into Batch::examples, or -1
+  uint64_t Id() const { return (static_cast<uint64_t>(file_index) << 32) | line; }
+};
+
+struct Batch {
+  std::vector<Entry> entries;
+  std::string text;                      // tokenized documents' texts, back to back
+  std::vector<int32_t> tokens;           // filled by a worker
+  std::vector<std::string> new_sources;  // names first seen in this batch, in order
+  std::vector<RejectExample> examples;
+  Status status;       // a tokenizer failure
+  bool ready = false;  // guarded by the pipeline's mutex
+};
+
+// Where reading starts: entries of `file_index` before `line` are skipped
+// (they were consumed before an interruption); earlier files are not opened.
+struct ReadStart {
+  uint32_t file_index = 0;
+  uint64_t line = 0;
+};
+
+class Pipeline {
+ public:
+  // `sampler` is read only through its immutable parts (names of weighted
+  // sources, budget owners, keep draws) off the calling thread.
+  Pipeline(const Config& config, int threads, const Tokenizer& tokenizer,
+           const std::vector<std::string>& files, const Sampler& sampler, ReadStart start);
+  ~Pipeline();
+
+  void Start();
+  // The next batch in read order, tokenized; nullptr when input is exhausted.
+  std::shared_ptr<Batch> Next();
+  // Lets the reader skip tokenizing documents of a full budget. Monotonic.
+  void MarkSourceFull(uint32_t weighted_source);
+  // Stops reading and joins every thread. Idempotent.
+  void Stop();
+
+  double reader_busy_seconds() const { return reader_busy_ns_.load() / 1e9; }
+  double tokenize_seconds() const { return tokenize_ns_.load() / 1e9; }
+  int threads() const { return threads_; }
+
+ private:
+  bool CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bool* known_short) const;
+  bool Push(std::shared_ptr<Batch> batch);
+  void ReadLoop();
+  void WorkLoop();
+
+  const Config& config_;
+  const Tokenizer& tokenizer_;
+  const std::vector<std::string>& files_;
+  const Sampler& sampler_;
+  ReadStart start_;
+  int threads_ = 1;
+  size_t max_in_flight_ = 4;
+  uint32_t weighted_ = 0;
+  std::unique_ptr<std::atomic<bool>[]> source_full_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Batch>> in_order_;
+  std::deque<std::shared_ptr<Batch>> work_;
+  bool stop_ = false;
+  bool reader_done_ = false;
+  std::thread reader_;
+  std::vector<std::thread> workers_;
+  std::atomic<int64_t> reader_busy_ns_{0};
+  std::atomic<int64_t> tokenize_ns_{0};
+};
+
+}  // namespace lcde

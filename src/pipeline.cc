@@ -1,0 +1,275 @@
+#include "lcde/pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+
+namespace lcde {
+
+namespace {
+
+// Documents go to the tokenizers in batches of about this many bytes of
+// text: large enough to amortize queueing, small enough that a few batches
+// per thread in flight stay far under the memory bound.
+constexpr size_t kBatchBytes = 1 << 20;
+constexpr size_t kBatchEntries = 4096;
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NanosSince(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+}
+
+// Source ids as the reader thread sees them: the weighted names in the
+// sampler's order, then unknown names in order of first appearance. The
+// consumer replays `new_sources` into its Sampler in the same order, so both
+// agree without sharing a map across threads.
+class SourceRegistry {
+ public:
+  explicit SourceRegistry(const Sampler& sampler) : sampler_(sampler) {
+    for (const auto& n : sampler.source_names()) Add(n);
+  }
+  // Returns the id; *budget_source is the weighted source whose budget it uses.
+  uint32_t Id(std::string_view name, std::vector<std::string>* new_names, int* budget_source) {
+    auto it = ids_.find(name);
+    if (it == ids_.end()) {
+      it = Add(std::string(name));
+      new_names->emplace_back(name);
+    }
+    *budget_source = budget_source_[it->second];
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, uint32_t, std::less<>>::iterator Add(const std::string& name) {
+    uint32_t id = static_cast<uint32_t>(ids_.size());
+    budget_source_.push_back(sampler_.BudgetSourceOf(name));
+    return ids_.emplace(name, id).first;
+  }
+  const Sampler& sampler_;
+  std::map<std::string, uint32_t, std::less<>> ids_;
+  std::vector<int> budget_source_;
+};
+
+}  // namespace
+
+Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer,
+                   const std::vector<std::string>& files, const Sampler& sampler, ReadStart start)
+    : config_(config), tokenizer_(tokenizer), files_(files), sampler_(sampler), start_(start) {
+  threads_ = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  max_in_flight_ = static_cast<size_t>(threads_) * 3 + 2;
+  weighted_ = 0;
+  while (weighted_ < sampler.source_names().size() && sampler.HasWeight(weighted_)) ++weighted_;
+  source_full_ = std::make_unique<std::atomic<bool>[]>(weighted_);
+  for (uint32_t i = 0; i < weighted_; ++i) source_full_[i] = sampler.SourceFull(i);
+}
+
+Pipeline::~Pipeline() { Stop(); }
+
+void Pipeline::Start() {
+  reader_ = std::thread([this] { ReadLoop(); });
+  for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] { WorkLoop(); });
+}
+
+std::shared_ptr<Batch> Pipeline::Next() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] {
+    return (!in_order_.empty() && in_order_.front()->ready) || (in_order_.empty() && reader_done_);
+  });
+  if (in_order_.empty()) return nullptr;
+  auto b = in_order_.front();
+  in_order_.pop_front();
+  cv_.notify_all();
+  return b;
+}
+
+void Pipeline::MarkSourceFull(uint32_t source) {
+  if (source < weighted_) source_full_[source].store(true, std::memory_order_relaxed);
+}
+
+void Pipeline::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (reader_.joinable()) reader_.join();
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+}
+
+// Only decisions that stay true later may be taken here (a full budget stays
+// full; a draw never changes), so skipping the tokenizer never changes the
+// output, only how much work is done.
+bool Pipeline::CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bool* known_short) const {
+  *known_short = false;
+  if (budget_source < 0) return true;
+  // Under `global` every source shares one budget and a full budget ends
+  // the build, so only per-source budgets are worth watching.
+  if (config_.mixture.strategy != Strategy::kGlobal &&
+      source_full_[budget_source].load(std::memory_order_relaxed)) {
+    return true;
+  }
+  if (!sampler_.SubjectToKeepRatio(static_cast<uint32_t>(budget_source)) || sampler_.ShortDocumentSurvives(id)) {
+    return false;
+  }
+  uint64_t bound = tokenizer_.MaxTokensForBytes(text_bytes) + (config_.tokenizer.bos ? 1 : 0) +
+                   (config_.tokenizer.eos ? 1 : 0);
+  *known_short = bound < config_.mixture.length_threshold;
+  return *known_short;
+}
+
+bool Pipeline::Push(std::shared_ptr<Batch> batch) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return stop_ || in_order_.size() < max_in_flight_; });
+  if (stop_) return false;
+  in_order_.push_back(batch);
+  work_.push_back(std::move(batch));
+  cv_.notify_all();
+  return true;
+}
+
+void Pipeline::ReadLoop() {
+  SourceRegistry registry(sampler_);
+  auto batch = std::make_shared<Batch>();
+  size_t batch_bytes = 0;  // every document's text, tokenized or not: cuts must not depend on timing
+  bool stopped = false;
+  auto t0 = Clock::now();
+  auto push = [&]() -> bool {
+    reader_busy_ns_ += NanosSince(t0);
+    bool ok = Push(std::move(batch));
+    t0 = Clock::now();
+    batch = std::make_shared<Batch>();
+    batch_bytes = 0;
+    return ok;
+  };
+  for (uint32_t fi = start_.file_index; fi < files_.size() && !stopped; ++fi) {
+    uint64_t skip_before = fi == start_.file_index ? start_.line : 0;
+    auto opened = DocumentReader::Open(files_[fi], fi, config_.input);
+    if (!opened.ok()) {
+      // The file was readable when the build started; count it and go on.
+      Entry e;
+      e.kind = Entry::Kind::kReject;
+      e.file_index = fi;
+      e.reason = RejectReason::kCorruptInput;
+      e.example = static_cast<int32_t>(batch->examples.size());
+      batch->examples.push_back({files_[fi], 0, opened.status().message()});
+      batch->entries.push_back(e);
+      Entry end;
+      end.kind = Entry::Kind::kFileEnd;
+      end.file_index = fi;
+      batch->entries.push_back(end);
+      continue;
+    }
+    DocumentReader& r = *opened.value();
+    RejectStats seen;  // the reader's rejects already turned into entries
+    // `resumed`: these rejects lie before the point an interrupted build
+    // reached, so they were counted then and are dropped now. Rejects found
+    // while fetching the document at line L lie before L.
+    auto emit_rejects = [&](bool resumed) {
+      const RejectStats& now = r.rejects();
+      if (now.total() == seen.total()) return;
+      // New examples are appended in order; every counted reject becomes an
+      // entry, with its example when the reader kept one.
+      size_t first_new_example = seen.examples.size();
+      for (size_t reason = 0; reason < now.counts.size(); ++reason) {
+        for (uint64_t k = seen.counts[reason]; k < now.counts[reason]; ++k) {
+          Entry e;
+          e.kind = Entry::Kind::kReject;
+          e.file_index = fi;
+          e.reason = static_cast<RejectReason>(reason);
+          e.file_lines = r.lines_read();
+          e.file_bytes = r.bytes_read();
+          for (size_t x = first_new_example; x < now.examples.size(); ++x) {
+            if (now.examples[x].first == e.reason && now.examples[x].second.line > 0) {
+              e.line = now.examples[x].second.line;
+              e.example = static_cast<int32_t>(batch->examples.size());
+              batch->examples.push_back(now.examples[x].second);
+              first_new_example = x + 1;
+              break;
+            }
+          }
+          if (!resumed) batch->entries.push_back(e);
+        }
+      }
+      seen = now;
+    };
+    Document doc;
+    while (r.Next(&doc)) {
+      emit_rejects(doc.line <= skip_before && skip_before > 0);
+      if (doc.line < skip_before) continue;
+      Entry e;
+      e.kind = Entry::Kind::kDocument;
+      e.file_index = fi;
+      e.line = doc.line;
+      e.file_lines = r.lines_read();
+      e.file_bytes = r.bytes_read();
+      int budget_source = -1;
+      e.source = registry.Id(doc.source, &batch->new_sources, &budget_source);
+      // The document a resumed build continues is always tokenized: its
+      // source may read full already, but its remaining tokens are owed.
+      bool resume_doc = skip_before > 0 && doc.line == skip_before;
+      e.tokenize = resume_doc || !CertainDrop(budget_source, e.Id(), doc.text.size(), &e.known_short);
+      if (e.tokenize) {
+        e.text_offset = batch->text.size();
+        e.text_size = doc.text.size();
+        batch->text.append(doc.text);
+      }
+      batch->entries.push_back(e);
+      batch_bytes += doc.text.size();
+      if (batch_bytes >= kBatchBytes || batch->entries.size() >= kBatchEntries) {
+        if (!push()) { stopped = true; break; }
+      }
+    }
+    if (stopped) break;
+    emit_rejects(false);
+    Entry end;
+    end.kind = Entry::Kind::kFileEnd;
+    end.file_index = fi;
+    end.line = r.lines_read();
+    end.file_lines = r.lines_read();
+    end.file_bytes = r.bytes_read();
+    batch->entries.push_back(end);
+  }
+  if (!stopped && !batch->entries.empty()) push();
+  reader_busy_ns_ += NanosSince(t0);
+  std::lock_guard<std::mutex> lock(mu_);
+  reader_done_ = true;
+  cv_.notify_all();
+}
+
+void Pipeline::WorkLoop() {
+  for (;;) {
+    std::shared_ptr<Batch> b;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !work_.empty() || reader_done_; });
+      if (work_.empty()) return;  // stop_ or reader_done_ with nothing left
+      b = std::move(work_.front());
+      work_.pop_front();
+    }
+    auto t0 = Clock::now();
+    Status st;
+    std::string_view text(b->text);
+    for (auto& e : b->entries) {
+      if (e.kind != Entry::Kind::kDocument || !e.tokenize) continue;
+      e.token_offset = b->tokens.size();
+      st = tokenizer_.Encode(text.substr(e.text_offset, e.text_size), config_.tokenizer.bos,
+                             config_.tokenizer.eos, &b->tokens);
+      if (!st.ok()) break;
+      e.token_count = b->tokens.size() - e.token_offset;
+    }
+    // The text is no longer needed; free it before the batch waits its turn.
+    std::string().swap(b->text);
+    tokenize_ns_ += NanosSince(t0);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      b->status = st;
+      b->ready = true;
+    }
+    cv_.notify_all();
+  }
+}
+
+}  // namespace lcde

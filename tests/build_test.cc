@@ -1,0 +1,256 @@
+// End-to-end fault tolerance: kills, signals, full disks, hostile input.
+// Every test ends by checking the result against an uninterrupted build.
+#include "lcde/build.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "test_util.h"
+
+namespace lcde {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunCommand;
+
+class BuildTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    corpus_ = testing::CachedSampleCorpus("--tokens 4000000 --files 6 --seed 5");
+    ASSERT_FALSE(corpus_.empty());
+    config_ = dir_.Join("mix.yaml");
+    // One chunk per shard: a checkpoint after every chunk, many kill points.
+    testing::WriteFile(config_, "seed: 3\n"
+                                "input: {paths: [" + corpus_ + "]}\n"
+                                "tokenizer: {model: " + testing::DemoModelPath() + "}\n"
+                                "mixture: {total_tokens: 200K, strategy: per_source}\n"
+                                "output: {dir: " + dir_.Join("out") + ", sequence_length: 8K, chunks_per_shard: 1}\n");
+  }
+
+  testing::CommandResult Lcde(const std::string& args) {
+    return RunCommand(testing::LcdeBinary() + " " + args);
+  }
+
+  // All files of a dataset directory, by name.
+  static std::map<std::string, std::string> Files(const std::string& dir) {
+    std::map<std::string, std::string> files;
+    for (const auto& e : fs::directory_iterator(dir)) files[e.path().filename()] = testing::ReadFile(e.path());
+    return files;
+  }
+
+  // The uninterrupted build's files; also times one single-threaded build so
+  // kills can land anywhere inside it.
+  const std::map<std::string, std::string>& Reference() {
+    static std::map<std::string, std::string>* ref = nullptr;
+    if (!ref) {
+      std::string out = dir_.Join("reference");
+      auto t0 = std::chrono::steady_clock::now();
+      auto r = Lcde("build -q -j 1 -c " + config_ + " -o " + out);
+      build_ms_ = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now() - t0).count());
+      EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+      ref = new std::map<std::string, std::string>(Files(out));
+    }
+    return *ref;
+  }
+
+  void ExpectSameAsReference(const std::string& dir) {
+    auto files = Files(dir);
+    const auto& ref = Reference();
+    ASSERT_EQ(files.size(), ref.size());
+    for (const auto& [name, bytes] : ref) EXPECT_TRUE(files[name] == bytes) << name << " differs";
+    auto v = Lcde("verify " + dir);
+    EXPECT_EQ(v.exit_code, 0) << v.stdout_text;
+  }
+
+  testing::TempDir dir_;
+  std::string corpus_, config_;
+  static int build_ms_;
+};
+
+int BuildTest::build_ms_ = 1000;
+
+TEST_F(BuildTest, KilledAtRandomMomentsThenResumedGivesTheSameBytes) {
+  ASSERT_GT(Reference().size(), 20u);
+  std::mt19937 rng(12345);
+  for (int round = 0; round < 4; ++round) {
+    std::string out = dir_.Join("killed" + std::to_string(round));
+    // Kill up to three times at random moments, resuming each time.
+    for (int kill = 0; kill < 3; ++kill) {
+      int ms = std::uniform_int_distribution<int>(build_ms_ / 20, build_ms_)(rng);
+      RunCommand(testing::LcdeBinary() + " build -q --resume -j 1 -c " + config_ + " -o " + out +
+                 " & pid=$!; sleep " + std::to_string(ms / 1000.0) + "; kill -9 $pid; wait $pid");
+      // Whatever is on disk now never claims more than it has.
+      if (!fs::exists(out)) continue;  // killed before it got that far
+      if (fs::exists(out + "/manifest.json")) break;
+      for (const auto& e : fs::directory_iterator(out)) {
+        std::string name = e.path().filename();
+        if (name.ends_with(".idx")) {
+          std::string stem = name.substr(0, name.size() - 4);
+          EXPECT_TRUE(fs::exists(out + "/" + stem + ".bin")) << stem;
+          EXPECT_TRUE(fs::exists(out + "/" + stem + ".seg")) << stem;
+        }
+      }
+    }
+    auto r = Lcde("build -q --resume -j 2 -c " + config_ + " -o " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    ExpectSameAsReference(out);
+  }
+}
+
+TEST_F(BuildTest, SigtermStopsWithinSecondsAndResumes) {
+  std::string out = dir_.Join("term");
+  Reference();
+  auto r = RunCommand(testing::LcdeBinary() + " build -q -j 1 -c " + config_ + " -o " + out +
+                      " >/dev/null & pid=$!; sleep " + std::to_string(build_ms_ / 2000.0) + "; kill -TERM $pid; start=$(date +%s%N); wait $pid; rc=$?;"
+                      " echo $rc $(( ($(date +%s%N) - start) / 1000000 ))");
+  int rc = -1, ms = -1;
+  ASSERT_EQ(std::sscanf(r.stdout_text.c_str(), "%d %d", &rc, &ms), 2) << r.stdout_text;
+  if (rc == 0) GTEST_SKIP() << "the build finished before the signal";
+  EXPECT_EQ(rc, 143);
+  EXPECT_LT(ms, 5000);
+  EXPECT_FALSE(fs::exists(out + "/manifest.json"));
+  EXPECT_TRUE(fs::exists(out + "/checkpoint.json"));
+  for (const auto& e : fs::directory_iterator(out)) EXPECT_FALSE(e.path().string().ends_with(".tmp")) << e.path();
+  auto resumed = Lcde("build -q --resume -c " + config_ + " -o " + out);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.stderr_text;
+  ExpectSameAsReference(out);
+}
+
+TEST_F(BuildTest, FileSizeLimitStopsCleanlyAndResumeFinishes) {
+  std::string out = dir_.Join("full");
+  // 40 KiB per file: the first shards (16 KiB .bin) fit, a later write fails.
+  auto r = RunCommand("ulimit -f 40; " + testing::LcdeBinary() + " build -q -c " + config_ + " -o " + out +
+                      " --set output.chunks_per_shard=3");
+  EXPECT_EQ(r.exit_code, 1) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("File too large"), std::string::npos) << r.stderr_text;
+  EXPECT_FALSE(fs::exists(out + "/manifest.json"));
+  for (const auto& e : fs::directory_iterator(out)) EXPECT_FALSE(e.path().string().ends_with(".tmp")) << e.path();
+  // Space is back: the build continues where it stopped.
+  auto resumed = Lcde("build -q --resume -c " + config_ + " -o " + out + " --set output.chunks_per_shard=3");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.stderr_text;
+  auto v = Lcde("verify " + out);
+  EXPECT_EQ(v.exit_code, 0) << v.stdout_text;
+  auto uninterrupted = Lcde("build -q -c " + config_ + " -o " + dir_.Join("full-ref") + " --set output.chunks_per_shard=3");
+  ASSERT_EQ(uninterrupted.exit_code, 0);
+  EXPECT_EQ(Files(out), Files(dir_.Join("full-ref")));
+}
+
+TEST_F(BuildTest, ResumeRefusesAnotherConfig) {
+  std::string out = dir_.Join("other");
+  // A file-size limit stops the build after a few shards, deterministically.
+  RunCommand("ulimit -f 40; " + testing::LcdeBinary() + " build -q -c " + config_ + " -o " + out +
+             " --set output.chunks_per_shard=3");
+  ASSERT_TRUE(fs::exists(out + "/checkpoint.json"));
+  auto r = Lcde("build -q --resume -c " + config_ + " -o " + out + " --set output.chunks_per_shard=3 --set seed=4");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.stderr_text.find("another config"), std::string::npos) << r.stderr_text;
+  auto again = Lcde("build -q -c " + config_ + " -o " + out + " --set output.chunks_per_shard=3");
+  EXPECT_EQ(again.exit_code, 2) << "a partial build is not silently replaced";
+}
+
+// A corpus with one bad line of each kind next to good ones.
+std::string HostileCorpus(const testing::TempDir& dir) {
+  std::string d = dir.Join("hostile");
+  fs::create_directories(d);
+  auto good = [](const std::string& source, int n) {
+    std::string text;
+    for (int i = 0; i < n; ++i) text += "word" + std::to_string(i % 97) + " ";
+    return "{\"text\": \"" + text + "\", \"meta\": {\"redpajama_set_name\": \"" + source + "\"}}\n";
+  };
+  std::string a;
+  for (int i = 0; i < 50; ++i) a += good("A", 300 + i);
+  a += "{not json\n";                                                  // line 51
+  a += "[1, 2, 3]\n";                                                  // 52
+  a += "{\"meta\": {\"redpajama_set_name\": \"A\"}}\n";                // 53
+  a += "{\"text\": \"x\"}\n";                                          // 54
+  a += "{\"text\": \"\", \"meta\": {\"redpajama_set_name\": \"A\"}}\n";  // 55
+  a += "{\"text\": \"bad \xff byte\", \"meta\": {\"redpajama_set_name\": \"A\"}}\n";  // 56
+  for (int i = 0; i < 50; ++i) a += good(i % 2 ? "A" : "Mystery", 300 + i);
+  testing::WriteFile(d + "/a.jsonl", "\xEF\xBB\xBF" + a);  // with a BOM
+  std::string b;
+  for (int i = 0; i < 100; ++i) b += good("A", 200);
+  std::string z = testing::ZstdCompress(b);
+  testing::WriteFile(d + "/b.jsonl.zst", z.substr(0, z.size() / 2));  // truncated
+  testing::WriteFile(d + "/c.jsonl", "");
+  std::string crlf;
+  for (int i = 0; i < 20; ++i) crlf += good("A", 100).substr(0, good("A", 100).size() - 1) + "\r\n";
+  testing::WriteFile(d + "/d.jsonl", crlf.substr(0, crlf.size() - 2));  // CRLF, no final newline
+  return d;
+}
+
+std::string HostileConfig(const testing::TempDir& dir, const std::string& extra) {
+  std::string path = dir.Join("hostile.yaml");
+  testing::WriteFile(path, "input: {paths: [" + HostileCorpus(dir) + "]}\n"
+                           "tokenizer: {model: " + testing::DemoModelPath() + "}\n"
+                           "mixture: {total_tokens: 1M, strategy: none, weights: {A: 1}" + extra + "}\n"
+                           "output: {dir: " + dir.Join("hostile-out") + ", sequence_length: 1K, keep_partial_chunk: true}\n");
+  return path;
+}
+
+TEST_F(BuildTest, HostileInputIsSkippedAndCountedByReason) {
+  auto r = Lcde("build -q -c " + HostileConfig(dir_, "") + " --force");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  auto m = nlohmann::json::parse(testing::ReadFile(dir_.Join("hostile-out/manifest.json")));
+  const auto& by = m["reading"]["rejected_by_reason"];
+  EXPECT_EQ(by["malformed_json"], 1);
+  EXPECT_EQ(by["not_an_object"], 1);
+  EXPECT_EQ(by["missing_text"], 1);
+  EXPECT_EQ(by["missing_source"], 1);
+  EXPECT_EQ(by["empty_text"], 1);
+  EXPECT_EQ(by["invalid_utf8"], 1);
+  EXPECT_EQ(by["corrupt_input"], 1);
+  bool found = false;
+  for (const auto& ex : m["reading"]["reject_examples"]) {
+    if (ex["reason"] == "malformed_json") {
+      EXPECT_TRUE(ex["file"].get<std::string>().ends_with("a.jsonl"));
+      EXPECT_EQ(ex["line"], 51);
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+  // 50 + 25 good A documents in a.jsonl, 20 CRLF ones in d.jsonl, and what
+  // came before the truncation in b.jsonl.zst; 25 of an unknown source.
+  EXPECT_EQ(m["sampling"]["dropped_unknown_source"], 25);
+  EXPECT_GE(m["sampling"]["kept"].get<int>(), 95);
+  EXPECT_EQ(m["sources"][1]["name"], "Mystery");
+  auto v = Lcde("verify " + dir_.Join("hostile-out"));
+  EXPECT_EQ(v.exit_code, 0) << v.stdout_text;
+}
+
+TEST_F(BuildTest, UnknownSourcesCanShareABudget) {
+  auto r = Lcde("build -q -c " + HostileConfig(dir_, ", unknown_sources: A") + " --force");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  auto m = nlohmann::json::parse(testing::ReadFile(dir_.Join("hostile-out/manifest.json")));
+  EXPECT_EQ(m["sampling"]["dropped_unknown_source"], 0);
+  EXPECT_EQ(m["sampling"]["per_source"]["Mystery"]["kept"], 25);
+  auto st = Lcde("stats --json " + dir_.Join("hostile-out"));
+  auto j = nlohmann::json::parse(st.stdout_text);
+  EXPECT_GT(j["sources"]["Mystery"]["tokens"].get<int>(), 0);
+  EXPECT_EQ(j["sources"]["Mystery"]["target_share"], 0.0);
+}
+
+TEST_F(BuildTest, StrictStopsAtTheFirstBadLineWithExitThree) {
+  auto r = Lcde("build -q --strict -c " + HostileConfig(dir_, "") + " --force");
+  EXPECT_EQ(r.exit_code, 3) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("a.jsonl:51: malformed_json"), std::string::npos) << r.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.Join("hostile-out/manifest.json")));
+}
+
+TEST_F(BuildTest, UnreadableInputsStopBeforeWork) {
+  fs::create_directories(dir_.Join("dir.jsonl"));
+  for (const std::string& path : {dir_.Join("missing.jsonl.zst"), dir_.Join("notes.txt")}) {
+    if (path.ends_with(".txt")) testing::WriteFile(path, "x");
+    auto r = Lcde("build -q -c " + config_ + " --set input.paths=[" + path + "]");
+    EXPECT_EQ(r.exit_code, 2) << path << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find(path), std::string::npos) << r.stderr_text;
+  }
+}
+
+}  // namespace
+}  // namespace lcde
