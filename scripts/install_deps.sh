@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config zstd libzstd-dev libsimdjson-dev
           libsentencepiece-dev sentencepiece libcli11-dev libspdlog-dev libyaml-cpp-dev
-          libgtest-dev nlohmann-json3-dev libssl-dev python3 python3-numpy)
+          libgtest-dev nlohmann-json3-dev libssl-dev python3 python3-numpy python3-pytest)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -50,7 +51,11 @@ struct BuildArgs {
 
 int RunBuildCommand(const BuildArgs& a) {
   std::vector<std::string> overrides = a.overrides;
-  if (!a.output.empty()) overrides.push_back("output.dir=" + a.output);
+  // -o is a command-line path: relative to the working directory, unlike
+  // paths inside the config, which are relative to the config file.
+  if (!a.output.empty()) {
+    overrides.push_back("output.dir=" + std::filesystem::absolute(a.output).lexically_normal().string());
+  }
   auto config = lcde::LoadConfig(a.config, overrides);
   if (!config.ok()) return Report(config.status());
   return Report(lcde::RunBuild(*config, a.options));
