@@ -71,7 +71,8 @@ json ConfigJson(const Config& c) {
   json j;
   j["seed"] = c.seed;
   j["input"] = {{"paths", c.input.paths}, {"text_key", c.input.text_key}, {"source_key", c.input.source_key}};
-  j["tokenizer"] = {{"model", c.tokenizer.model}, {"bos", c.tokenizer.bos}, {"eos", c.tokenizer.eos}};
+  j["tokenizer"] = {{"model", c.tokenizer.model}, {"bos", c.tokenizer.bos}, {"eos", c.tokenizer.eos},
+                    {"separator", c.tokenizer.separator}};
   j["mixture"] = {{"total_tokens", c.mixture.total_tokens},
                   {"weights", c.mixture.weights},
                   {"weights_preset", c.mixture.weights_preset},
@@ -79,6 +80,7 @@ json ConfigJson(const Config& c) {
                   {"upsample", c.mixture.upsample},
                   {"length_threshold", c.mixture.length_threshold},
                   {"short_keep_ratio", c.mixture.short_keep_ratio},
+                 {"long_token_fraction", c.mixture.long_token_fraction},
                   {"unknown_sources", c.mixture.unknown_sources}};
   // output.dir is left out: a dataset may move, and its bytes must not depend on where it was built.
   j["output"] = {{"sequence_length", c.output.sequence_length},
@@ -187,8 +189,9 @@ json SourceCountsJson(const Sampler& sampler) {
   for (uint32_t i = 0; i < sampler.source_names().size(); ++i) {
     const SourceCounts& c = sampler.counts(i);
     a.push_back({{"name", sampler.source_names()[i]}, {"seen", c.seen}, {"kept", c.kept},
-                 {"kept_tokens", c.kept_tokens}, {"dropped_short", c.dropped_short},
-                 {"dropped_budget", c.dropped_budget}, {"truncated", c.truncated}});
+                 {"kept_tokens", c.kept_tokens}, {"kept_long_tokens", c.kept_long_tokens},
+                 {"dropped_short", c.dropped_short}, {"dropped_budget", c.dropped_budget},
+                 {"truncated", c.truncated}});
   }
   return a;
 }
@@ -202,6 +205,7 @@ void RestoreSampler(const json& a, Sampler* sampler) {
     c.seen = s.at("seen");
     c.kept = s.at("kept");
     c.kept_tokens = s.at("kept_tokens");
+    c.kept_long_tokens = s.at("kept_long_tokens");
     c.dropped_short = s.at("dropped_short");
     c.dropped_budget = s.at("dropped_budget");
     c.truncated = s.at("truncated");
@@ -234,10 +238,23 @@ void InstallInterruptHandlers() {
 
 int InterruptSignal() { return g_signal.load(); }
 
+std::string TaskDirName(int task_index, int num_tasks) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "tasks/%05d-of-%05d", task_index, num_tasks);
+  return name;
+}
+
 Status RunBuild(const Config& config, const BuildOptions& options) {
   StageTimes times;
   auto t_start = std::chrono::steady_clock::now();
-  const std::string& dir = config.output.dir;
+  if (options.num_tasks < 1 || options.task_index < 0 || options.task_index >= options.num_tasks) {
+    return Status::InvalidConfig("--task-index " + std::to_string(options.task_index) + " is not in [0, " +
+                                 std::to_string(options.num_tasks) + ")");
+  }
+  const bool is_task = options.num_tasks > 1;
+  const std::string dir =
+      is_task ? (fs::path(config.output.dir) / TaskDirName(options.task_index, options.num_tasks)).string()
+              : config.output.dir;
 
   std::vector<std::string> files;
   {
@@ -253,16 +270,35 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     if (!r.ok()) return r.status();
     tokenizer = std::move(r.value());
   }
+  if (config.tokenizer.separator >= tokenizer->vocab_size()) {
+    return Status::InvalidConfig("tokenizer.separator: id " + std::to_string(config.tokenizer.separator) +
+                                 " is outside the vocabulary of " + std::to_string(tokenizer->vocab_size()));
+  }
   // Budgets cover whole chunks only: a partial chunk would be dropped, and
   // with it the mixture of whichever sources ended the stream.
   const uint64_t seq = config.output.sequence_length;
-  const uint64_t total = config.output.keep_partial_chunk ? config.mixture.total_tokens
-                                                          : config.mixture.total_tokens / seq * seq;
+  uint64_t total = config.output.keep_partial_chunk ? config.mixture.total_tokens
+                                                    : config.mixture.total_tokens / seq * seq;
+  std::vector<uint32_t> order;
+  for (uint32_t i = 0; i < files.size(); ++i) {
+    if (static_cast<int>(i % static_cast<uint32_t>(options.num_tasks)) == options.task_index) order.push_back(i);
+  }
+  if (is_task) {
+    // Whole chunks per task, the remainder to the first tasks: the parts add
+    // up to the single-node total.
+    uint64_t chunks = total / seq, n = static_cast<uint64_t>(options.num_tasks);
+    uint64_t i = static_cast<uint64_t>(options.task_index);
+    total = (chunks / n + (i < chunks % n ? 1 : 0)) * seq;
+    if (order.empty()) return Status::InvalidConfig("task " + std::to_string(i) + " of " + std::to_string(n) +
+                                                    " has no input files: " + std::to_string(files.size()) +
+                                                    " files for " + std::to_string(n) + " tasks");
+  }
   if (total == 0) {
     return Status::InvalidConfig("mixture.total_tokens (" + std::to_string(config.mixture.total_tokens) +
                                  ") is less than one output.sequence_length (" + std::to_string(seq) + ")");
   }
-  const std::string fingerprint = Fingerprint(config, *tokenizer, files);
+  const std::string fingerprint =
+      Fingerprint(config, *tokenizer, files) + (is_task ? "/" + TaskDirName(options.task_index, options.num_tasks) : "");
   Sampler sampler(config.mixture, config.seed, total);
   TokenDtype dtype = DtypeForVocab(tokenizer->vocab_size());
   DatasetWriter writer(dir, dtype, config.output.chunks_per_shard);
@@ -344,7 +380,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   spdlog::info("building {} tokens ({} chunks of {}) from {} files with {} strategy into {}", total,
                total / seq, seq, files.size(), StrategyName(config.mixture.strategy), dir);
 
-  Pipeline pipeline(config, options.threads, *tokenizer, files, sampler, start);
+  Pipeline pipeline(config, options.threads, *tokenizer, files, order, sampler, start);
   pipeline.Start();
   double consume_seconds = 0;
   Status status;
@@ -458,20 +494,31 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   m["tokenizer"] = {{"model", config.tokenizer.model}, {"sha256", tokenizer->sha256()},
                     {"vocab_size", tokenizer->vocab_size()}, {"bos_id", tokenizer->bos_id()},
                     {"eos_id", tokenizer->eos_id()}, {"add_bos", config.tokenizer.bos},
-                    {"add_eos", config.tokenizer.eos}};
+                    {"add_eos", config.tokenizer.eos}, {"separator", config.tokenizer.separator}};
   m["dtype"] = dtype == TokenDtype::kUint16 ? "uint16" : "int32";
   m["dtype_code"] = static_cast<int>(dtype);
   m["sequence_length"] = seq;
   m["length_threshold"] = config.mixture.length_threshold;
   m["strategy"] = StrategyName(config.mixture.strategy);
+  if (is_task) m["task"] = {{"index", options.task_index}, {"count", options.num_tasks}, {"fingerprint", Fingerprint(config, *tokenizer, files)}};
   json sources = json::array();
   json shortfall = json::object();
   json per_source = json::object();
+  json long_fraction = json::object();
   for (uint32_t i = 0; i < sampler.source_names().size(); ++i) {
     const SourceCounts& c = sampler.counts(i);
     const std::string& name = sampler.source_names()[i];
     sources.push_back({{"id", i}, {"name", name}, {"weighted", sampler.HasWeight(i)},
                        {"target_share", sampler.target_share(i)}, {"budget_tokens", c.budget_tokens}});
+    if (sampler.LongFractionTarget(i) >= 0 && sampler.HasWeight(i)) {
+      double achieved = c.kept_tokens ? static_cast<double>(c.kept_long_tokens) / static_cast<double>(c.kept_tokens) : 0;
+      long_fraction[name] = {{"target", sampler.LongFractionTarget(i)}, {"achieved", achieved}};
+      if (achieved + 0.005 < sampler.LongFractionTarget(i)) {
+        spdlog::warn("source {} reached a long-token fraction of {:.3f}, short of its target {:.3f}: the input "
+                     "ran out of long documents",
+                     name, achieved, sampler.LongFractionTarget(i));
+      }
+    }
     per_source[name] = {{"seen", c.seen}, {"kept", c.kept}, {"kept_tokens", c.kept_tokens},
                         {"dropped_short", c.dropped_short}, {"dropped_budget", c.dropped_budget},
                         {"truncated", c.truncated}};
@@ -518,7 +565,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                    {"dropped_short", state.dropped_short}, {"dropped_budget", state.dropped_budget},
                    {"dropped_unknown_source", state.dropped_unknown}, {"truncated", state.truncated},
                    {"tail_tokens_dropped", packer.dropped_tail_tokens()}, {"shortfall", shortfall},
-                   {"per_source", per_source}};
+                   {"per_source", per_source}, {"long_token_fraction", long_fraction}};
   m["totals"] = {{"chunks", packer.chunks_written()}, {"tokens", packer.tokens_written()}};
   auto st = ComputeStats(dir, m);
   if (!st.ok()) return st.status();

@@ -1,5 +1,6 @@
 #include "lcde/config.h"
 
+#include <simdjson.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -137,6 +138,11 @@ class Reader {
   // Fails naming the first key that no field consumed.
   Status CheckNoUnknownKeys() const {
     for (const auto& kv : node_) {
+      // as<std::string>() throws on a sequence or map used as a key.
+      if (!kv.first.IsScalar() && !kv.first.IsNull()) {
+        return Status::InvalidConfig((prefix_.empty() ? "" : prefix_ + ": ") +
+                                     "a key must be a string, got '" + Dump(kv.first) + "'");
+      }
       std::string k = kv.first.as<std::string>();
       if (!seen_.count(k)) return Status::InvalidConfig("unknown key '" + Key(k) + "'");
     }
@@ -199,6 +205,25 @@ Status ApplyOverride(YAML::Node root, const std::string& assignment) {
   return Status::Ok();
 }
 
+// ToYaml(), the manifest's record of the config, can only write UTF-8 (the
+// emitter turns other bytes into U+FFFD), so a config holding other bytes
+// would be recorded as a different config.
+Status CheckUtf8(const Config& c) {
+  std::vector<std::pair<std::string, const std::string*>> fields = {
+      {"input.text_key", &c.input.text_key},   {"input.source_key", &c.input.source_key},
+      {"tokenizer.model", &c.tokenizer.model}, {"mixture.unknown_sources", &c.mixture.unknown_sources},
+      {"output.dir", &c.output.dir}};
+  for (const auto& p : c.input.paths) fields.emplace_back("input.paths", &p);
+  for (const auto& [name, w] : c.mixture.weights) fields.emplace_back("mixture.weights", &name);
+  for (const auto& s : c.mixture.upsample) fields.emplace_back("mixture.upsample", &s);
+  for (const auto& [key, value] : fields) {
+    if (!simdjson::validate_utf8(value->data(), value->size())) {
+      return Status::InvalidConfig(key + ": not valid UTF-8");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<uint64_t> ParseDecimalCount(const std::string& text) { return ParseWithSuffix(text, 1000.0); }
@@ -239,6 +264,14 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   LCDE_RETURN_IF_ERROR(tok.String("model", &c.tokenizer.model));
   LCDE_RETURN_IF_ERROR(tok.Bool("bos", &c.tokenizer.bos));
   LCDE_RETURN_IF_ERROR(tok.Bool("eos", &c.tokenizer.eos));
+  if (tok.Has("separator")) {
+    YAML::Node n = tok.Get("separator");
+    int64_t id = -2;
+    if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, id) || id < -1) {
+      return Status::InvalidConfig("tokenizer.separator: expected a token id (>= 0) or -1");
+    }
+    c.tokenizer.separator = id;
+  }
   LCDE_RETURN_IF_ERROR(tok.CheckNoUnknownKeys());
   if (c.tokenizer.model.empty()) return Status::InvalidConfig("tokenizer.model: required");
   c.tokenizer.model = ResolvePath(base_dir, c.tokenizer.model);
@@ -256,6 +289,10 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
     } else if (w.IsMap()) {
       c.mixture.weights_preset = "";
       for (const auto& kv : w) {
+        if (!kv.first.IsScalar() && !kv.first.IsNull()) {
+          return Status::InvalidConfig("mixture.weights: a source name must be a string, got '" +
+                                       Reader::Dump(kv.first) + "'");
+        }
         std::string name = kv.first.as<std::string>();
         double v = 0;
         if (!kv.second.IsScalar() || !YAML::convert<double>::decode(kv.second, v) ||
@@ -308,6 +345,26 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   if (c.mixture.short_keep_ratio < 0 || c.mixture.short_keep_ratio > 1) {
     return Status::InvalidConfig("mixture.short_keep_ratio: must be in [0, 1]");
   }
+  if (mix.Has("long_token_fraction")) {
+    YAML::Node f = mix.Get("long_token_fraction");
+    auto add = [&](const std::string& name, const YAML::Node& v) -> Status {
+      double x = 0;
+      if (!v.IsScalar() || !YAML::convert<double>::decode(v, x) || !(x >= 0 && x <= 1)) {
+        return Status::InvalidConfig("mixture.long_token_fraction" + (name == "*" ? "" : "." + name) +
+                                     ": expected a number in [0, 1]");
+      }
+      if (name != "*" && !c.mixture.weights.count(name)) {
+        return Status::InvalidConfig("mixture.long_token_fraction." + name + ": no such source in mixture.weights");
+      }
+      c.mixture.long_token_fraction[name] = x;
+      return Status::Ok();
+    };
+    if (f.IsMap()) {
+      for (const auto& kv : f) LCDE_RETURN_IF_ERROR(add(kv.first.as<std::string>(), kv.second));
+    } else {
+      LCDE_RETURN_IF_ERROR(add("*", f));
+    }
+  }
   LCDE_RETURN_IF_ERROR(mix.String("unknown_sources", &c.mixture.unknown_sources));
   if (c.mixture.unknown_sources != "drop" && !c.mixture.weights.count(c.mixture.unknown_sources)) {
     return Status::InvalidConfig("mixture.unknown_sources: '" + c.mixture.unknown_sources +
@@ -331,6 +388,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   if (c.output.chunks_per_shard == 0) return Status::InvalidConfig("output.chunks_per_shard: must be > 0");
 
   LCDE_RETURN_IF_ERROR(top.CheckNoUnknownKeys());
+  LCDE_RETURN_IF_ERROR(CheckUtf8(c));
   return c;
 }
 
@@ -359,6 +417,7 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "model" << YAML::Value << tokenizer.model;
   e << YAML::Key << "bos" << YAML::Value << tokenizer.bos;
   e << YAML::Key << "eos" << YAML::Value << tokenizer.eos;
+  if (tokenizer.separator >= 0) e << YAML::Key << "separator" << YAML::Value << tokenizer.separator;
   e << YAML::EndMap;
   e << YAML::Key << "mixture" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "total_tokens" << YAML::Value << mixture.total_tokens;
@@ -372,6 +431,15 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "length_threshold" << YAML::Value << mixture.length_threshold;
   e << YAML::Key << "short_keep_ratio" << YAML::Value << mixture.short_keep_ratio;
   e << YAML::Key << "unknown_sources" << YAML::Value << mixture.unknown_sources;
+  if (!mixture.long_token_fraction.empty()) {
+    if (mixture.long_token_fraction.count("*")) {
+      e << YAML::Key << "long_token_fraction" << YAML::Value << mixture.long_token_fraction.at("*");
+    } else {
+      e << YAML::Key << "long_token_fraction" << YAML::Value << YAML::BeginMap;
+      for (const auto& [name, f] : mixture.long_token_fraction) e << YAML::Key << name << YAML::Value << f;
+      e << YAML::EndMap;
+    }
+  }
   e << YAML::EndMap;
   e << YAML::Key << "output" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "dir" << YAML::Value << output.dir;

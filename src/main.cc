@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <cstdio>
 #include <functional>
@@ -12,7 +13,10 @@
 
 #include "lcde/build.h"
 #include "lcde/config.h"
+#include "lcde/inspect.h"
 #include "lcde/manifest.h"
+#include "lcde/merge.h"
+#include "lcde/scan.h"
 #include "lcde/stats.h"
 #include "lcde/verify.h"
 #include "lcde/version.h"
@@ -47,7 +51,48 @@ struct BuildArgs {
   std::string output;
   std::vector<std::string> overrides;
   lcde::BuildOptions options;
+  bool dry_run = false;
+  double dry_run_sample = 0.05;
 };
+
+// SLURM array defaults: task index and count from the environment, so an
+// array job needs no flags (indices are shifted to start at 0).
+void ApplySlurmDefaults(BuildArgs* a, bool index_given, bool count_given) {
+  auto env = [](const char* name) -> long {
+    const char* v = std::getenv(name);
+    return v && *v ? std::strtol(v, nullptr, 10) : -1;
+  };
+  long id = env("SLURM_ARRAY_TASK_ID"), count = env("SLURM_ARRAY_TASK_COUNT"), min = env("SLURM_ARRAY_TASK_MIN");
+  if (!count_given && count > 0) a->options.num_tasks = static_cast<int>(count);
+  if (!index_given && id >= 0) a->options.task_index = static_cast<int>(id - (min > 0 ? min : 0));
+}
+
+struct ScanArgs {
+  std::string config;
+  std::vector<std::string> paths;
+  std::string tokenizer;
+  lcde::ScanOptions options;
+  bool json = false;
+};
+
+int RunScanCommand(ScanArgs a) {
+  if (!a.config.empty()) {
+    auto config = lcde::LoadConfig(a.config);
+    if (!config.ok()) return Report(config.status());
+    a.options.input = config->input;
+    a.options.seed = config->seed;
+    a.options.length_threshold = config->mixture.length_threshold;
+    if (a.tokenizer.empty()) a.tokenizer = config->tokenizer.model;
+  }
+  if (!a.paths.empty()) a.options.input.paths = a.paths;
+  if (a.options.input.paths.empty()) return Report(Status::InvalidConfig("scan: give --config or input paths"));
+  a.options.tokenizer = a.tokenizer;
+  auto result = lcde::Scan(a.options);
+  if (!result.ok()) return Report(result.status());
+  if (a.json) std::cout << lcde::ScanToJson(*result).dump(2) << "\n";
+  else std::cout << lcde::FormatScan(*result);
+  return kExitOk;
+}
 
 int RunBuildCommand(const BuildArgs& a) {
   std::vector<std::string> overrides = a.overrides;
@@ -58,6 +103,20 @@ int RunBuildCommand(const BuildArgs& a) {
   }
   auto config = lcde::LoadConfig(a.config, overrides);
   if (!config.ok()) return Report(config.status());
+  if (a.dry_run) {
+    // The plan against a sample of the input: nothing is written.
+    lcde::ScanOptions scan;
+    scan.input = config->input;
+    scan.seed = config->seed;
+    scan.length_threshold = config->mixture.length_threshold;
+    scan.tokenizer = config->tokenizer.model;
+    scan.sample = a.dry_run_sample;
+    scan.threads = a.options.threads;
+    auto sample = lcde::Scan(scan);
+    if (!sample.ok()) return Report(sample.status());
+    std::cout << lcde::FormatPlan(*config, *sample);
+    return kExitOk;
+  }
   return Report(lcde::RunBuild(*config, a.options));
 }
 
@@ -95,6 +154,30 @@ int RunStatsCommand(const StatsArgs& a) {
   return kExitOk;
 }
 
+struct InspectArgs {
+  std::string path;
+  uint64_t chunk = 0;
+  bool decode = false;
+  bool json = false;
+  size_t max_chars = 200;
+};
+
+int RunInspectCommand(const InspectArgs& a) {
+  auto manifest = lcde::ReadManifest(a.path);
+  if (!manifest.ok()) return Report(manifest.status());
+  lcde::InspectOptions options;
+  options.decode = a.decode;
+  auto inspection = lcde::InspectChunk(a.path, *manifest, a.chunk, options);
+  if (!inspection.ok()) return Report(inspection.status());
+  for (const auto& w : inspection->warnings) spdlog::warn("{}", w);
+  if (a.json) {
+    std::cout << lcde::InspectionToJson(*inspection, a.max_chars).dump(2) << "\n";
+  } else {
+    std::cout << lcde::FormatInspection(*inspection, a.max_chars);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,8 +198,14 @@ int main(int argc, char** argv) {
 
   BuildArgs build;
   StatsArgs stats;
+  InspectArgs inspect;
   std::string top_help;
   std::string verify_path;
+  std::string merge_dir;
+  ScanArgs scan;
+  lcde::MergeOptions merge_options;
+  CLI::Option* build_task_index = nullptr;
+  CLI::Option* build_num_tasks = nullptr;
   // Subcommands as a table: name, help, how to add its options, what runs it.
   struct Command {
     const char* name;
@@ -136,9 +225,40 @@ int main(int argc, char** argv) {
          c->add_flag("--resume", build.options.resume,
                      "Continue an interrupted build from its checkpoint (same bytes as an uninterrupted one)");
          c->add_flag("--strict", build.options.strict, "Stop at the first rejected input line (exit 3)");
+         c->add_flag("--dry-run", build.dry_run,
+                     "Print the resolved config, per-source targets and the input the plan needs (from a scan "
+                     "sample); write nothing");
+         c->add_option("--dry-run-sample", build.dry_run_sample, "Fraction of input files --dry-run scans")
+             ->check(CLI::Range(0.0, 1.0));
+         build_task_index = c->add_option("--task-index", build.options.task_index,
+                                          "This task's index in a job array (default: $SLURM_ARRAY_TASK_ID)");
+         build_num_tasks = c->add_option("--num-tasks", build.options.num_tasks,
+                                         "Tasks in the job array (default: $SLURM_ARRAY_TASK_COUNT)");
          c->add_flag("--stats", build.options.print_stages, "Print the time spent per stage");
        },
-       [&] { return RunBuildCommand(build); }},
+       [&] {
+         ApplySlurmDefaults(&build, build_task_index->count() > 0, build_num_tasks->count() > 0);
+         return RunBuildCommand(build);
+       }},
+      {"scan", "Profile an input without building: per-source documents, tokens, length percentiles",
+       [&](CLI::App* c) {
+         c->add_option("-c,--config", scan.config, "Take input, tokenizer, seed and threshold from a config");
+         c->add_option("paths", scan.paths, "Input files, directories or globs (instead of the config's)");
+         c->add_option("--tokenizer", scan.tokenizer, "SentencePiece model (default: the config's)");
+         c->add_option("--sample", scan.options.sample, "Fraction of files to read (default 1)")
+             ->check(CLI::Range(0.0, 1.0));
+         c->add_flag("--exact", scan.options.exact, "Tokenize every document (default: estimate from bytes)");
+         c->add_option("--threshold", scan.options.length_threshold, "Long-document threshold in tokens");
+         c->add_option("-j,--threads", scan.options.threads, "Threads (default: all cores)");
+         c->add_flag("--json", scan.json, "One JSON object on stdout");
+       },
+       [&] { return RunScanCommand(scan); }},
+      {"merge", "Join the parts of a job-array build (DIR/tasks/*) into one dataset in DIR",
+       [&](CLI::App* c) {
+         c->add_option("dir", merge_dir, "The build's output.dir")->required();
+         c->add_flag("--keep-parts", merge_options.keep_parts, "Leave DIR/tasks/ in place");
+       },
+       [&] { return Report(lcde::MergeDataset(merge_dir, merge_options)); }},
       {"stats", "Show what a dataset holds",
        [&](CLI::App* c) {
          c->add_option("path", stats.path, "Dataset directory")->required();
@@ -148,6 +268,18 @@ int main(int argc, char** argv) {
       {"verify", "Check a dataset's files against its manifest; exit 0 only when all hold",
        [&](CLI::App* c) { c->add_option("path", verify_path, "Dataset directory")->required(); },
        [&] { return RunVerifyCommand(verify_path); }},
+      {"inspect", "List the document pieces of one chunk, with their origin (and text)",
+       [&](CLI::App* c) {
+         c->add_option("path", inspect.path, "Dataset directory")->required();
+         c->add_option("--chunk", inspect.chunk, "Global chunk index (shards in manifest order)")
+             ->required()
+             ->check(CLI::NonNegativeNumber);
+         c->add_flag("--decode", inspect.decode, "Decode each piece's text with the dataset's tokenizer");
+         c->add_flag("--json", inspect.json, "One JSON object on stdout");
+         c->add_option("--max-chars", inspect.max_chars, "Characters of text shown per piece (0: all)")
+             ->capture_default_str();
+       },
+       [&] { return RunInspectCommand(inspect); }},
       {"help", "Show this help", [](CLI::App*) {}, [&top_help] {
          std::cout << top_help;
          return kExitOk;

@@ -55,8 +55,10 @@ class SourceRegistry {
 }  // namespace
 
 Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer,
-                   const std::vector<std::string>& files, const Sampler& sampler, ReadStart start)
-    : config_(config), tokenizer_(tokenizer), files_(files), sampler_(sampler), start_(start) {
+                   const std::vector<std::string>& files, std::vector<uint32_t> order, const Sampler& sampler,
+                   ReadStart start)
+    : config_(config), tokenizer_(tokenizer), files_(files), order_(std::move(order)), sampler_(sampler),
+      start_(start) {
   threads_ = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   max_in_flight_ = static_cast<size_t>(threads_) * 3 + 2;
   weighted_ = 0;
@@ -111,11 +113,11 @@ bool Pipeline::CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bo
       source_full_[budget_source].load(std::memory_order_relaxed)) {
     return true;
   }
-  if (!sampler_.SubjectToKeepRatio(static_cast<uint32_t>(budget_source)) || sampler_.ShortDocumentSurvives(id)) {
+  if (!sampler_.UsesKeepDraw(static_cast<uint32_t>(budget_source)) || sampler_.ShortDocumentSurvives(id)) {
     return false;
   }
   uint64_t bound = tokenizer_.MaxTokensForBytes(text_bytes) + (config_.tokenizer.bos ? 1 : 0) +
-                   (config_.tokenizer.eos ? 1 : 0);
+                   (config_.tokenizer.eos ? 1 : 0) + (config_.tokenizer.separator >= 0 ? 1 : 0);
   *known_short = bound < config_.mixture.length_threshold;
   return *known_short;
 }
@@ -144,7 +146,9 @@ void Pipeline::ReadLoop() {
     batch_bytes = 0;
     return ok;
   };
-  for (uint32_t fi = start_.file_index; fi < files_.size() && !stopped; ++fi) {
+  for (uint32_t fi : order_) {
+    if (stopped) break;
+    if (fi < start_.file_index) continue;
     uint64_t skip_before = fi == start_.file_index ? start_.line : 0;
     auto opened = DocumentReader::Open(files_[fi], fi, config_.input);
     if (!opened.ok()) {
@@ -258,6 +262,7 @@ void Pipeline::WorkLoop() {
       st = tokenizer_.Encode(text.substr(e.text_offset, e.text_size), config_.tokenizer.bos,
                              config_.tokenizer.eos, &b->tokens);
       if (!st.ok()) break;
+      if (config_.tokenizer.separator >= 0) b->tokens.push_back(static_cast<int32_t>(config_.tokenizer.separator));
       e.token_count = b->tokens.size() - e.token_offset;
     }
     // The text is no longer needed; free it before the batch waits its turn.

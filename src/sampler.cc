@@ -53,7 +53,31 @@ Sampler::Sampler(const MixtureConfig& config, uint64_t seed, uint64_t total_toke
     budget_ = budgets;
   }
   used_.assign(budget_.size(), 0);
+  used_long_.assign(budget_.size(), 0);
+  long_cap_.assign(budget_.size(), UINT64_MAX);
+  for (size_t b = 0; b < budget_.size(); ++b) {
+    // Under `global` the one budget follows the "*" fraction.
+    uint32_t owner = static_cast<uint32_t>(b);
+    double f = config.strategy == Strategy::kGlobal
+                   ? (config.long_token_fraction.count("*") ? config.long_token_fraction.at("*") : -1.0)
+                   : LongFractionTarget(owner);
+    if (f >= 0) long_cap_[b] = static_cast<uint64_t>(std::llround(f * static_cast<double>(budget_[b])));
+  }
   RecountOpenBudgets();
+}
+
+double Sampler::LongFractionTarget(uint32_t source) const {
+  if (config_.long_token_fraction.empty() || !SubjectToKeepRatio(source)) return -1;
+  int owner = source < budget_source_.size() ? budget_source_[source] : -1;
+  if (owner < 0) return -1;
+  auto it = config_.long_token_fraction.find(names_[static_cast<size_t>(owner)]);
+  if (it != config_.long_token_fraction.end()) return it->second;
+  it = config_.long_token_fraction.find("*");
+  return it != config_.long_token_fraction.end() ? it->second : -1;
+}
+
+bool Sampler::UsesKeepDraw(uint32_t source) const {
+  return SubjectToKeepRatio(source) && LongFractionTarget(source) < 0;
 }
 
 void Sampler::RecountOpenBudgets() {
@@ -129,17 +153,33 @@ Sampler::Decision Sampler::Offer(uint32_t source, uint64_t document_id, uint64_t
     return Decision::kDropBudget;
   }
   bool is_short = known_short || tokens < config_.length_threshold;
-  if (is_short && SubjectToKeepRatio(source) && !ShortDocumentSurvives(document_id)) {
+  if (is_short && UsesKeepDraw(source) && !ShortDocumentSurvives(document_id)) {
     c.dropped_short++;
     return Decision::kDropShort;
   }
   size_t bi = static_cast<size_t>(b);
-  uint64_t take = std::min(tokens, budget_[bi] - used_[bi]);
+  uint64_t room = budget_[bi] - used_[bi];
+  if (long_cap_[bi] != UINT64_MAX) {
+    // The long and the short part of the budget fill separately.
+    uint64_t long_room = long_cap_[bi] > used_long_[bi] ? long_cap_[bi] - used_long_[bi] : 0;
+    uint64_t short_room = (budget_[bi] - long_cap_[bi]) - (used_[bi] - used_long_[bi]);
+    room = std::min(room, is_short ? short_room : long_room);
+    if (room == 0) {
+      if (is_short) c.dropped_short++;
+      else c.dropped_budget++;
+      return is_short ? Decision::kDropShort : Decision::kDropBudget;
+    }
+  }
+  uint64_t take = std::min(tokens, room);
   if (take < tokens) c.truncated++;
   c.kept++;
   c.kept_tokens += take;
   kept_tokens_ += take;
   used_[bi] += take;
+  if (!is_short) {
+    c.kept_long_tokens += take;
+    used_long_[bi] += take;
+  }
   if (used_[bi] >= budget_[bi]) open_budgets_--;
   *keep_tokens = take;
   return Decision::kKeep;
@@ -148,6 +188,7 @@ Sampler::Decision Sampler::Offer(uint32_t source, uint64_t document_id, uint64_t
 void Sampler::Restore(const std::vector<std::string>& names, const std::vector<SourceCounts>& counts) {
   for (size_t i = weighted_; i < names.size(); ++i) SourceId(names[i]);
   std::fill(used_.begin(), used_.end(), 0);
+  std::fill(used_long_.begin(), used_long_.end(), 0);
   kept_tokens_ = 0;
   for (size_t i = 0; i < counts.size() && i < counts_.size(); ++i) {
     uint64_t budget = counts_[i].budget_tokens;
@@ -155,7 +196,10 @@ void Sampler::Restore(const std::vector<std::string>& names, const std::vector<S
     counts_[i].budget_tokens = budget;
     kept_tokens_ += counts[i].kept_tokens;
     int b = BudgetIndex(static_cast<uint32_t>(i));
-    if (b >= 0) used_[static_cast<size_t>(b)] += counts[i].kept_tokens;
+    if (b >= 0) {
+      used_[static_cast<size_t>(b)] += counts[i].kept_tokens;
+      used_long_[static_cast<size_t>(b)] += counts[i].kept_long_tokens;
+    }
   }
   RecountOpenBudgets();
 }

@@ -282,3 +282,57 @@ TEST_F(CliTest, ShortfallIsRecordedAndTheBuildFinishes) {
 
 }  // namespace
 }  // namespace lcde
+
+namespace lcde {
+namespace {
+
+TEST_F(CliTest, LongTokenFractionIsMetPerSource) {
+  std::string config = WriteConfig("frac");
+  auto r = Lcde("build -q -c " + config + " --set 'mixture.long_token_fraction={RedPajamaCommonCrawl: 0.7, RedPajamaC4: 0.5}'");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  auto st = Lcde("stats --json " + dir_->Join("frac-out"));
+  auto j = nlohmann::json::parse(st.stdout_text);
+  EXPECT_NEAR(j["sources"]["RedPajamaCommonCrawl"]["long_token_fraction"].get<double>(), 0.7, 0.001);
+  EXPECT_NEAR(j["sources"]["RedPajamaC4"]["long_token_fraction"].get<double>(), 0.5, 0.001);
+  for (const auto& [name, s] : j["sources"].items()) {
+    EXPECT_NEAR(s["share"].get<double>(), s["target_share"].get<double>(), 0.005) << name;
+  }
+  auto m = nlohmann::json::parse(testing::ReadFile(dir_->Join("frac-out/manifest.json")));
+  EXPECT_NEAR(m["sampling"]["long_token_fraction"]["RedPajamaC4"]["achieved"].get<double>(), 0.5, 0.001);
+}
+
+}  // namespace
+}  // namespace lcde
+
+namespace lcde {
+namespace {
+
+TEST_F(CliTest, SeparatorTokenEndsEveryDocumentAndMillionTokenChunksWork) {
+  std::string config = WriteConfig("sep");
+  auto r = Lcde("build -q -c " + config + " --set tokenizer.separator=2 --set tokenizer.bos=false "
+                "--set output.sequence_length=1M --set mixture.total_tokens=1.1M --set mixture.strategy=none");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  std::string out = dir_->Join("sep-out");
+  auto m = nlohmann::json::parse(testing::ReadFile(out + "/manifest.json"));
+  EXPECT_EQ(m["sequence_length"], 1048576);
+  EXPECT_EQ(m["totals"]["chunks"], 1);
+  std::string bin = testing::ReadFile(out + "/part-00000.bin");
+  std::string seg = testing::ReadFile(out + "/part-00000.seg");
+  ASSERT_EQ(bin.size(), 2u * 1048576);
+  int ends = 0;
+  for (size_t off = 16; off + 40 <= seg.size(); off += 40) {
+    Seg g = Read<Seg>(seg, off);
+    if (g.doc_offset == 0) EXPECT_NE(Read<uint16_t>(bin, 2 * g.start), 1) << "no BOS";
+    if (g.doc_offset + g.length == g.doc_tokens) {
+      EXPECT_EQ(Read<uint16_t>(bin, 2 * (g.start + g.length - 1)), 2) << "separator last";
+      ends++;
+    }
+  }
+  EXPECT_GT(ends, 100);
+  auto bad = Lcde("build -q -c " + config + " --set tokenizer.separator=99999 --force");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.stderr_text.find("tokenizer.separator"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lcde

@@ -130,3 +130,32 @@ TEST(SamplerTest, KnownShortWithoutTokensIsDroppedWhenDrawFails) {
 
 }  // namespace
 }  // namespace lcde
+
+namespace lcde {
+namespace {
+
+TEST(SamplerTest, LongTokenFractionSplitsTheBudget) {
+  MixtureConfig m = TwoSources(Strategy::kPerSource);
+  m.long_token_fraction = {{"A", 0.7}};
+  Sampler s(m, 1, 1000);  // A: 750 -> 525 long + 225 short
+  EXPECT_DOUBLE_EQ(s.LongFractionTarget(0), 0.7);
+  EXPECT_LT(s.LongFractionTarget(1), 0);
+  EXPECT_FALSE(s.UsesKeepDraw(0));
+  EXPECT_TRUE(s.UsesKeepDraw(1));
+  uint64_t take = 0;
+  // Short documents are not thinned by the draw: they fill the short part.
+  for (uint64_t id = 0; id < 4; ++id) EXPECT_EQ(s.Offer(0, id, 50, false, &take), Sampler::Decision::kKeep);
+  EXPECT_EQ(s.Offer(0, 10, 50, false, &take), Sampler::Decision::kKeep);
+  EXPECT_EQ(take, 25u);  // cut to the short part's 225
+  EXPECT_EQ(s.Offer(0, 11, 50, false, &take), Sampler::Decision::kDropShort);
+  EXPECT_FALSE(s.SourceFull(0));
+  EXPECT_EQ(s.Offer(0, 12, 400, false, &take), Sampler::Decision::kKeep);
+  EXPECT_EQ(s.Offer(0, 13, 400, false, &take), Sampler::Decision::kKeep);
+  EXPECT_EQ(take, 125u);
+  EXPECT_TRUE(s.SourceFull(0));
+  EXPECT_EQ(s.counts(0).kept_long_tokens, 525u);
+  EXPECT_EQ(s.counts(0).kept_tokens, 750u);
+}
+
+}  // namespace
+}  // namespace lcde

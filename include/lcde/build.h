@@ -22,7 +22,15 @@ struct BuildOptions {
   bool strict = false;        // any rejected input line stops the build (kDataError)
   bool print_stages = false;  // --stats: time per stage on stderr
   bool progress = true;       // progress lines on stderr (off with --quiet)
+  // A SLURM array task: builds files[j] for j % num_tasks == task_index and
+  // its share of the budget into output.dir/tasks/TASK_DIR; `lcde merge`
+  // joins the parts.
+  int task_index = 0;
+  int num_tasks = 1;
 };
+
+// "tasks/00002-of-00004": where task 2 of 4 writes, under output.dir.
+std::string TaskDirName(int task_index, int num_tasks);
 
 inline constexpr const char* kCheckpointName = "checkpoint.json";
 

@@ -32,6 +32,7 @@ struct TokenizerConfig {
   std::string model;  // required: SentencePiece .model file
   bool bos = true;    // prepend BOS to every document (the paper's code does)
   bool eos = false;   // append EOS to every document
+  int64_t separator = -1;  // a token id appended after every document (UltraLong style); -1 = none
 };
 
 struct MixtureConfig {
@@ -46,6 +47,12 @@ struct MixtureConfig {
   // under their own name and dropped), or the name of a weighted source whose
   // budget and length rule they share (still counted under their own name).
   std::string unknown_sources = "drop";
+  // Instead of a fixed short_keep_ratio: the share of a source's tokens that
+  // must come from long documents (e.g. 0.7), met exactly by splitting its
+  // budget into a long part and a short part. Applies where the keep ratio
+  // would; a number for every such source, or a map source -> fraction.
+  // Empty = off.
+  std::map<std::string, double> long_token_fraction;
 };
 
 struct OutputConfig {

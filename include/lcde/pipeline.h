@@ -68,8 +68,10 @@ class Pipeline {
  public:
   // `sampler` is read only through its immutable parts (names of weighted
   // sources, budget owners, keep draws) off the calling thread.
+  // Reads files[i] for each i in `order` (ascending), skipping those before `start`.
   Pipeline(const Config& config, int threads, const Tokenizer& tokenizer,
-           const std::vector<std::string>& files, const Sampler& sampler, ReadStart start);
+           const std::vector<std::string>& files, std::vector<uint32_t> order, const Sampler& sampler,
+           ReadStart start);
   ~Pipeline();
 
   void Start();
@@ -93,6 +95,7 @@ class Pipeline {
   const Config& config_;
   const Tokenizer& tokenizer_;
   const std::vector<std::string>& files_;
+  std::vector<uint32_t> order_;
   const Sampler& sampler_;
   ReadStart start_;
   int threads_ = 1;

@@ -26,6 +26,7 @@ struct SourceCounts {
   uint64_t seen = 0;            // offered to the sampler
   uint64_t kept = 0;            // entered the stream (truncated ones included)
   uint64_t kept_tokens = 0;     // tokens entered (after truncation)
+  uint64_t kept_long_tokens = 0;  // of which from documents at or over the threshold
   uint64_t dropped_short = 0;   // short and lost the keep draw
   uint64_t dropped_budget = 0;  // arrived after the budget was full
   uint64_t truncated = 0;       // cut to fit the budget
@@ -49,8 +50,13 @@ class Sampler {
   // A pure function of the name and the config: any thread may ask.
   int BudgetSourceOf(std::string_view name) const;
 
-  // Whether the keep draw applies to short documents of this source.
+  // Whether the recipe length-upsamples this source (the strategy's rule).
   bool SubjectToKeepRatio(uint32_t source) const;
+  // Whether short documents of this source are thinned by the keep draw
+  // (upsampled, and no long_token_fraction replaces the draw).
+  bool UsesKeepDraw(uint32_t source) const;
+  // The long_token_fraction target of this source, or a negative value.
+  double LongFractionTarget(uint32_t source) const;
   // The keep draw alone: true when a short document with this id survives.
   bool ShortDocumentSurvives(uint64_t document_id) const;
 
@@ -91,6 +97,8 @@ class Sampler {
   std::vector<SourceCounts> counts_;
   std::vector<int> budget_source_;  // per source: weighted source whose budget it uses, or -1
   std::vector<uint64_t> budget_, used_;  // per budget (one per weighted source, or one for global)
+  // With long_token_fraction, each budget splits into a long and a short part.
+  std::vector<uint64_t> long_cap_, used_long_;
   uint32_t weighted_ = 0;
   int open_budgets_ = 0;
 };

@@ -1,0 +1,111 @@
+// SLURM job arrays end to end: tasks as separate processes, `lcde merge`,
+// `lcde verify`, and the merged mixture against its targets.
+#include "lcde/merge.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "test_util.h"
+
+namespace lcde {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunCommand;
+
+class MergeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    corpus_ = testing::CachedSampleCorpus("--tokens 6000000 --files 16 --seed 8");
+    ASSERT_FALSE(corpus_.empty());
+    config_ = dir_.Join("mix.yaml");
+    // Sources with many documents in every file, so every task can fill its share.
+    testing::WriteFile(config_, "seed: 21\n"
+                                "input: {paths: [" + corpus_ + "]}\n"
+                                "tokenizer: {model: " + testing::DemoModelPath() + "}\n"
+                                "mixture:\n"
+                                "  total_tokens: 160K\n"
+                                "  strategy: per_source\n"
+                                "  weights: {RedPajamaCommonCrawl: 0.6, RedPajamaC4: 0.25, RedPajamaGithub: 0.1,"
+                                " RedPajamaWikipedia: 0.05}\n"
+                                "output: {dir: " + dir_.Join("out") + ", sequence_length: 4K, chunks_per_shard: 8}\n");
+  }
+
+  // Starts `tasks` build processes at once and waits for all.
+  int RunTasks(int tasks, const std::string& extra = "") {
+    std::string cmd;
+    for (int i = 0; i < tasks; ++i) {
+      cmd += testing::LcdeBinary() + " build -q -j 1 -c " + config_ + " --task-index " + std::to_string(i) +
+             " --num-tasks " + std::to_string(tasks) + (i == 0 ? extra : "") + " & pids=\"$pids $!\"; ";
+    }
+    cmd += "fail=0; for p in $pids; do wait $p || fail=1; done; exit $fail";
+    auto r = RunCommand(cmd);
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    return r.exit_code;
+  }
+
+  testing::TempDir dir_;
+  std::string corpus_, config_;
+};
+
+TEST_F(MergeTest, FourTasksMergeIntoOneDatasetThatMeetsTheTargets) {
+  ASSERT_EQ(RunTasks(4), 0);
+  auto merged = RunCommand(testing::LcdeBinary() + " merge " + dir_.Join("out"));
+  ASSERT_EQ(merged.exit_code, 0) << merged.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.Join("out/tasks")));
+  auto v = RunCommand(testing::LcdeBinary() + " verify " + dir_.Join("out"));
+  ASSERT_EQ(v.exit_code, 0) << v.stdout_text;
+
+  auto st = RunCommand(testing::LcdeBinary() + " stats --json " + dir_.Join("out"));
+  ASSERT_EQ(st.exit_code, 0);
+  auto j = nlohmann::json::parse(st.stdout_text);
+  EXPECT_EQ(j["chunks"], 160000 / 4096);
+  for (const auto& [name, s] : j["sources"].items()) {
+    EXPECT_NEAR(s["share"].get<double>(), s["target_share"].get<double>(), 0.005) << name;
+  }
+  auto m = nlohmann::json::parse(testing::ReadFile(dir_.Join("out/manifest.json")));
+  EXPECT_EQ(m["merged_from_tasks"], 4);
+  EXPECT_TRUE(m["sampling"]["shortfall"].empty()) << m["sampling"]["shortfall"];
+  // No document in two tasks: each document starts exactly once, and every
+  // input file was read by exactly one task.
+  std::set<uint64_t> starts;
+  for (const auto& shard : m["shards"]) {
+    std::string seg = testing::ReadFile(dir_.Join("out/" + shard["name"].get<std::string>() + ".seg"));
+    for (size_t off = 16; off + 40 <= seg.size(); off += 40) {
+      uint64_t doc, doc_offset;
+      std::memcpy(&doc, seg.data() + off + 16, 8);
+      std::memcpy(&doc_offset, seg.data() + off + 24, 8);
+      if (doc_offset == 0) EXPECT_TRUE(starts.insert(doc).second) << "document " << doc << " twice";
+    }
+  }
+  EXPECT_GT(starts.size(), 20u);
+}
+
+TEST_F(MergeTest, RefusesPartsOfDifferentConfigsOrMissingTasks) {
+  ASSERT_EQ(RunTasks(3, " --set seed=22"), 0);
+  auto r = RunCommand(testing::LcdeBinary() + " merge " + dir_.Join("out"));
+  EXPECT_EQ(r.exit_code, 2) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("another config"), std::string::npos) << r.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.Join("out/manifest.json")));
+
+  fs::remove_all(dir_.Join("out"));
+  ASSERT_EQ(RunTasks(3), 0);
+  fs::remove_all(dir_.Join("out/tasks/00001-of-00003"));
+  r = RunCommand(testing::LcdeBinary() + " merge " + dir_.Join("out"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.stderr_text.find("2 finished parts"), std::string::npos) << r.stderr_text;
+}
+
+TEST_F(MergeTest, SlurmEnvironmentSetsTheTask) {
+  auto r = RunCommand("SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=2 " +
+                      testing::LcdeBinary() + " build -q -c " + config_);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_TRUE(fs::exists(dir_.Join("out/tasks/00001-of-00002/manifest.json")));
+}
+
+}  // namespace
+}  // namespace lcde
