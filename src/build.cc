@@ -17,6 +17,7 @@
 #include "lcde/sampler.h"
 #include "lcde/stats.h"
 #include "lcde/tokenizer.h"
+#include "lcde/validation.h"
 #include "lcde/version.h"
 
 namespace lcde {
@@ -47,6 +48,10 @@ Status PrepareOutputDir(const std::string& dir, bool replace, const std::vector<
   std::vector<fs::path> old, tmp;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename().string();
+    if (name == "validation" && std::find(keep.begin(), keep.end(), name) == keep.end()) {
+      old.push_back(entry.path());
+      continue;
+    }
     if (name.ends_with(".tmp")) tmp.push_back(entry.path());
     else if (IsDatasetFile(name) && std::find(keep.begin(), keep.end(), name) == keep.end())
       old.push_back(entry.path());
@@ -61,7 +66,8 @@ Status PrepareOutputDir(const std::string& dir, bool replace, const std::vector<
     return (a.filename() == kManifestName) > (b.filename() == kManifestName);
   });
   for (const auto& p : old) {
-    if (!fs::remove(p, ec) && ec) return Status::IOError("cannot remove '" + p.string() + "': " + ec.message());
+    fs::remove_all(p, ec);
+    if (ec) return Status::IOError("cannot remove '" + p.string() + "': " + ec.message());
   }
   for (const auto& p : tmp) fs::remove(p, ec);
   return Status::Ok();
@@ -83,6 +89,7 @@ json ConfigJson(const Config& c) {
                  {"long_token_fraction", c.mixture.long_token_fraction},
                   {"unknown_sources", c.mixture.unknown_sources}};
   // output.dir is left out: a dataset may move, and its bytes must not depend on where it was built.
+  j["validation"] = {{"tokens_per_source", c.validation.tokens_per_source}};
   j["output"] = {{"sequence_length", c.output.sequence_length},
                  {"chunks_per_shard", c.output.chunks_per_shard},
                  {"keep_partial_chunk", c.output.keep_partial_chunk}};
@@ -118,6 +125,7 @@ struct BuildState {
   RejectStats rejects;
   uint64_t documents = 0;
   uint64_t kept = 0, dropped_short = 0, dropped_budget = 0, dropped_unknown = 0, truncated = 0;
+  uint64_t held_out = 0;  // documents skipped because the validation set holds them
   // The last document that entered the stream.
   bool has_position = false;
   uint32_t pos_file = 0, pos_source = 0;
@@ -144,7 +152,8 @@ struct BuildState {
     return {{"file_lines", file_lines}, {"file_bytes", file_bytes}, {"file_touched", file_touched},
             {"reject_counts", rejects.counts}, {"reject_examples", ex}, {"documents", documents},
             {"kept", kept}, {"dropped_short", dropped_short}, {"dropped_budget", dropped_budget},
-            {"dropped_unknown", dropped_unknown}, {"truncated", truncated}, {"has_position", has_position},
+            {"dropped_unknown", dropped_unknown}, {"truncated", truncated}, {"held_out", held_out},
+            {"has_position", has_position},
             {"pos_file", pos_file}, {"pos_source", pos_source}, {"pos_line", pos_line}, {"pos_take", pos_take},
             {"pos_tokens", pos_tokens}, {"pos_emitted", pos_emitted}};
   }
@@ -165,6 +174,7 @@ struct BuildState {
     dropped_budget = j.at("dropped_budget");
     dropped_unknown = j.at("dropped_unknown");
     truncated = j.at("truncated");
+    held_out = j.at("held_out");
     has_position = j.at("has_position");
     pos_file = j.at("pos_file");
     pos_source = j.at("pos_source");
@@ -325,7 +335,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                                    "list or lcde version; pass --force to start over");
     }
     std::vector<ShardInfo> shards;
-    std::vector<std::string> keep = {kCheckpointName};
+    std::vector<std::string> keep = {kCheckpointName, "validation"};
     for (const auto& s : cp.at("shards")) {
       ShardInfo info = ShardFromJson(s);
       for (const char* ext : {".bin", ".idx", ".seg"}) {
@@ -375,6 +385,25 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                {"sources", SourceCountsJson(sampler)}, {"state", snapshot.ToJson()}};
     return WriteFileAtomically((fs::path(dir) / kCheckpointName).string(), cp.dump() + "\n");
   });
+
+  std::vector<uint64_t> held_out;
+  if (config.validation.tokens_per_source > 0) {
+    if (is_task) {
+      return Status::InvalidConfig("validation.tokens_per_source: not supported with --num-tasks yet; build the "
+                                   "validation set in a single-node build");
+    }
+    ValidationPlan plan;
+    plan.config = &config;
+    plan.tokenizer = tokenizer.get();
+    plan.files = &files;
+    plan.order = order;
+    plan.threads = options.threads;
+    plan.dir = dir;
+    plan.config_json = ConfigJson(config);
+    auto held = BuildValidation(plan);
+    if (!held.ok()) return held.status();
+    held_out = std::move(held.value());
+  }
 
   Progress progress(total);
   spdlog::info("building {} tokens ({} chunks of {}) from {} files with {} strategy into {}", total,
@@ -429,6 +458,10 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
         continue;
       }
       state.documents++;
+      if (!held_out.empty() && std::binary_search(held_out.begin(), held_out.end(), e.Id())) {
+        state.held_out++;
+        continue;
+      }
       uint64_t take = 0;
       auto d = sampler.Offer(e.source, e.Id(), e.token_count, !e.tokenize, &take);
       if (d == Sampler::Decision::kKeep) {
@@ -500,6 +533,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   m["sequence_length"] = seq;
   m["length_threshold"] = config.mixture.length_threshold;
   m["strategy"] = StrategyName(config.mixture.strategy);
+  m["last_chunk_may_be_partial"] = config.output.keep_partial_chunk;
   if (is_task) m["task"] = {{"index", options.task_index}, {"count", options.num_tasks}, {"fingerprint", Fingerprint(config, *tokenizer, files)}};
   json sources = json::array();
   json shortfall = json::object();
@@ -565,7 +599,12 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                    {"dropped_short", state.dropped_short}, {"dropped_budget", state.dropped_budget},
                    {"dropped_unknown_source", state.dropped_unknown}, {"truncated", state.truncated},
                    {"tail_tokens_dropped", packer.dropped_tail_tokens()}, {"shortfall", shortfall},
-                   {"per_source", per_source}, {"long_token_fraction", long_fraction}};
+                   {"per_source", per_source}, {"long_token_fraction", long_fraction},
+                   {"held_out_validation", state.held_out}};
+  if (config.validation.tokens_per_source > 0) {
+    m["validation"] = {{"short", "validation/short"}, {"long", "validation/long"},
+                       {"held_out_documents", held_out.size()}, {"tokens_per_source", config.validation.tokens_per_source}};
+  }
   m["totals"] = {{"chunks", packer.chunks_written()}, {"tokens", packer.tokens_written()}};
   auto st = ComputeStats(dir, m);
   if (!st.ok()) return st.status();

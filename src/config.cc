@@ -387,6 +387,12 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   }
   if (c.output.chunks_per_shard == 0) return Status::InvalidConfig("output.chunks_per_shard: must be > 0");
 
+  top.Get("validation");
+  LCDE_RETURN_IF_ERROR(Section(root, "validation", &n));
+  Reader val(n, "validation");
+  LCDE_RETURN_IF_ERROR(val.Count("tokens_per_source", false, &c.validation.tokens_per_source));
+  LCDE_RETURN_IF_ERROR(val.CheckNoUnknownKeys());
+
   LCDE_RETURN_IF_ERROR(top.CheckNoUnknownKeys());
   LCDE_RETURN_IF_ERROR(CheckUtf8(c));
   return c;
@@ -447,6 +453,11 @@ std::string Config::ToYaml() const {
   e << YAML::Key << "chunks_per_shard" << YAML::Value << output.chunks_per_shard;
   e << YAML::Key << "keep_partial_chunk" << YAML::Value << output.keep_partial_chunk;
   e << YAML::EndMap;
+  if (validation.tokens_per_source > 0) {
+    e << YAML::Key << "validation" << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "tokens_per_source" << YAML::Value << validation.tokens_per_source;
+    e << YAML::EndMap;
+  }
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

@@ -160,7 +160,8 @@ Status MergeDataset(const std::string& dir, const MergeOptions& options) {
 
   json m;
   for (const char* key : {"format", "format_version", "lcde_version", "config", "seed", "tokenizer", "dtype",
-                          "dtype_code", "sequence_length", "length_threshold", "strategy"}) {
+                          "dtype_code", "sequence_length", "length_threshold", "strategy",
+                          "last_chunk_may_be_partial"}) {
     if (first.contains(key)) m[key] = first[key];
   }
   m["merged_from_tasks"] = count;

@@ -42,8 +42,10 @@ class Verifier {
     item_ = dtype_code_ == 4 ? 4 : 2;
     sources_ = m_.value("sources", json::array()).size();
     inputs_ = m_.value("inputs", json::array()).size();
-    keep_partial_ = m_.contains("config") && m_["config"].contains("output") &&
-                    m_["config"]["output"].value("keep_partial_chunk", false);
+    keep_partial_ = m_.contains("last_chunk_may_be_partial")
+                        ? m_["last_chunk_may_be_partial"].get<bool>()
+                        : m_.contains("config") && m_["config"].contains("output") &&
+                              m_["config"]["output"].value("keep_partial_chunk", false);
     const json shards = m_.value("shards", json::array());
     for (size_t i = 0; i < shards.size(); ++i) Shard(shards[i], i + 1 == shards.size());
     if (m_.contains("totals")) {

@@ -62,12 +62,20 @@ struct OutputConfig {
   bool keep_partial_chunk = false;      // write the trailing partial chunk as a shorter sequence
 };
 
+struct ValidationConfig {
+  // Tokens held out per source and per length class (short: under
+  // mixture.length_threshold; long: at or over it), as whole documents, into
+  // output.dir/validation/{short,long}. 0 = no validation set.
+  uint64_t tokens_per_source = 0;
+};
+
 struct Config {
   uint64_t seed = 0;  // drives file order and every keep/drop draw
   InputConfig input;
   TokenizerConfig tokenizer;
   MixtureConfig mixture;
   OutputConfig output;
+  ValidationConfig validation;
   int threads = 0;  // not a config key: --threads; 0 = all cores
 
   // The config as YAML text after defaults and presets were applied; the
