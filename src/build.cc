@@ -77,6 +77,14 @@ json ConfigJson(const Config& c) {
   json j;
   j["seed"] = c.seed;
   j["input"] = {{"paths", c.input.paths}, {"text_key", c.input.text_key}, {"source_key", c.input.source_key}};
+  if (!c.groups.empty()) {
+    json groups = json::array();
+    for (const auto& g : c.groups) {
+      groups.push_back({{"name", g.name}, {"weight", g.weight}, {"paths", g.input.paths},
+                        {"text_key", g.input.text_key}, {"source_key", g.input.source_key}, {"weights", g.weights}});
+    }
+    j["input"]["groups"] = groups;
+  }
   j["tokenizer"] = {{"model", c.tokenizer.model}, {"bos", c.tokenizer.bos}, {"eos", c.tokenizer.eos},
                     {"separator", c.tokenizer.separator}};
   j["mixture"] = {{"total_tokens", c.mixture.total_tokens},
@@ -266,13 +274,14 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
       is_task ? (fs::path(config.output.dir) / TaskDirName(options.task_index, options.num_tasks)).string()
               : config.output.dir;
 
-  std::vector<std::string> files;
+  InputFiles inputs;
   {
     ScopedTimer t(&times, "resolve inputs");
-    auto r = ResolveInputFiles(config.input.paths, config.seed);
+    auto r = ResolveBuildInputs(config);
     if (!r.ok()) return r.status();
-    files = std::move(r.value());
+    inputs = std::move(r.value());
   }
+  const std::vector<std::string>& files = inputs.paths;
   std::unique_ptr<Tokenizer> tokenizer;
   {
     ScopedTimer t(&times, "load tokenizer");
@@ -395,7 +404,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     ValidationPlan plan;
     plan.config = &config;
     plan.tokenizer = tokenizer.get();
-    plan.files = &files;
+    plan.files = &inputs;
     plan.order = order;
     plan.threads = options.threads;
     plan.dir = dir;
@@ -409,7 +418,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   spdlog::info("building {} tokens ({} chunks of {}) from {} files with {} strategy into {}", total,
                total / seq, seq, files.size(), StrategyName(config.mixture.strategy), dir);
 
-  Pipeline pipeline(config, options.threads, *tokenizer, files, order, sampler, start);
+  Pipeline pipeline(config, options.threads, *tokenizer, inputs, order, sampler, start);
   pipeline.Start();
   double consume_seconds = 0;
   Status status;
@@ -575,11 +584,11 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     spdlog::warn("input ran out: {} of {} budget tokens", sampler.kept_tokens(), total);
   }
   m["sources"] = sources;
-  json inputs = json::array();
+  json input_table = json::array();
   for (uint32_t i = 0; i < files.size(); ++i) {
-    inputs.push_back({{"index", i}, {"path", files[i]}, {"lines_read", state.file_lines[i]}});
+    input_table.push_back({{"index", i}, {"path", files[i]}, {"lines_read", state.file_lines[i]}});
   }
-  m["inputs"] = inputs;
+  m["inputs"] = input_table;
   json shards = json::array();
   for (const auto& s : writer.shards()) shards.push_back(ShardJson(s));
   m["shards"] = shards;

@@ -224,6 +224,87 @@ Status CheckUtf8(const Config& c) {
   return Status::Ok();
 }
 
+// A preset name or a map source -> share, at `key`.
+Status ParseWeights(const YAML::Node& w, const std::string& key, std::string* preset,
+                    std::map<std::string, double>* weights) {
+  if (w.IsScalar()) {
+    *preset = w.Scalar();
+  } else if (w.IsMap()) {
+    *preset = "";
+    for (const auto& kv : w) {
+      if (!kv.first.IsScalar() && !kv.first.IsNull()) {
+        return Status::InvalidConfig(key + ": a source name must be a string, got '" + Reader::Dump(kv.first) + "'");
+      }
+      std::string name = kv.first.as<std::string>();
+      double v = 0;
+      if (!kv.second.IsScalar() || !YAML::convert<double>::decode(kv.second, v) || !std::isfinite(v) || v < 0) {
+        return Status::InvalidConfig(key + "." + name + ": expected a number >= 0");
+      }
+      (*weights)[name] = v;
+    }
+  } else {
+    return Status::InvalidConfig(key + ": expected a preset name or a map of source: share");
+  }
+  if (!preset->empty()) {
+    if (*preset != "slimpajama") {
+      return Status::InvalidConfig(key + ": unknown preset '" + *preset + "' (known: slimpajama)");
+    }
+    *weights = SlimPajamaWeights();
+  }
+  return Status::Ok();
+}
+
+// input.groups -> the groups, and each group's sources flattened into
+// mixture weights named GROUP/SOURCE (or GROUP).
+Status ParseGroups(const YAML::Node& list, const fs::path& base_dir, const InputConfig& defaults,
+                   std::vector<InputGroup>* groups) {
+  if (!list.IsSequence() || list.size() == 0) return Status::InvalidConfig("input.groups: expected a list of groups");
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string key = "input.groups[" + std::to_string(i) + "]";
+    if (!list[i].IsMap()) return Status::InvalidConfig(key + ": expected a mapping");
+    Reader g(list[i], key);
+    InputGroup group;
+    group.input.text_key = defaults.text_key;
+    group.input.source_key = defaults.source_key;
+    LCDE_RETURN_IF_ERROR(g.String("name", &group.name));
+    if (group.name.empty() || group.name.find('/') != std::string::npos) {
+      return Status::InvalidConfig(key + ".name: required, without '/'");
+    }
+    for (const auto& other : *groups) {
+      if (other.name == group.name) return Status::InvalidConfig(key + ".name: '" + group.name + "' used twice");
+    }
+    LCDE_RETURN_IF_ERROR(g.Double("weight", &group.weight));
+    if (!(group.weight > 0)) return Status::InvalidConfig(key + ".weight: required, > 0");
+    LCDE_RETURN_IF_ERROR(g.StringList("paths", &group.input.paths));
+    if (group.input.paths.empty()) return Status::InvalidConfig(key + ".paths: required, at least one path");
+    for (auto& p : group.input.paths) p = ResolvePath(base_dir, p);
+    LCDE_RETURN_IF_ERROR(g.String("text_key", &group.input.text_key));
+    if (g.Has("source_key")) {
+      LCDE_RETURN_IF_ERROR(g.String("source_key", &group.input.source_key));
+    } else if (g.Get("source_key").IsDefined()) {
+      group.input.source_key = "";  // `source_key: null`: one source named after the group
+    }
+    std::string preset;
+    if (g.Has("weights")) {
+      if (group.input.source_key.empty()) {
+        return Status::InvalidConfig(key + ".weights: a group without source_key is one source; give no weights");
+      }
+      LCDE_RETURN_IF_ERROR(ParseWeights(g.Get("weights"), key + ".weights", &preset, &group.weights));
+    } else if (!group.input.source_key.empty()) {
+      return Status::InvalidConfig(key + ".weights: required when the group has a source_key "
+                                   "(or set source_key: null for a single-source group)");
+    }
+    LCDE_RETURN_IF_ERROR(g.CheckNoUnknownKeys());
+    if (group.input.source_key.empty()) {
+      group.input.fixed_source = group.name;
+    } else {
+      group.input.source_prefix = group.name + "/";
+    }
+    groups->push_back(std::move(group));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<uint64_t> ParseDecimalCount(const std::string& text) { return ParseWithSuffix(text, 1000.0); }
@@ -252,9 +333,16 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   LCDE_RETURN_IF_ERROR(in.StringList("paths", &c.input.paths));
   LCDE_RETURN_IF_ERROR(in.String("text_key", &c.input.text_key));
   LCDE_RETURN_IF_ERROR(in.String("source_key", &c.input.source_key));
+  if (in.Has("groups")) {
+    if (!c.input.paths.empty()) return Status::InvalidConfig("input.paths: not used with input.groups (each group has paths)");
+    LCDE_RETURN_IF_ERROR(ParseGroups(in.Get("groups"), base_dir, c.input, &c.groups));
+    for (const auto& g : c.groups) c.input.paths.insert(c.input.paths.end(), g.input.paths.begin(), g.input.paths.end());
+  }
   LCDE_RETURN_IF_ERROR(in.CheckNoUnknownKeys());
   if (c.input.paths.empty()) return Status::InvalidConfig("input.paths: required, at least one path");
-  for (auto& p : c.input.paths) p = ResolvePath(base_dir, p);
+  if (c.groups.empty()) {
+    for (auto& p : c.input.paths) p = ResolvePath(base_dir, p);
+  }
   if (c.input.text_key.empty()) return Status::InvalidConfig("input.text_key: must not be empty");
   if (c.input.source_key.empty()) return Status::InvalidConfig("input.source_key: must not be empty");
 
@@ -283,34 +371,30 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   LCDE_RETURN_IF_ERROR(mix.Count("total_tokens", false, &c.mixture.total_tokens));
   if (c.mixture.total_tokens == 0) return Status::InvalidConfig("mixture.total_tokens: must be > 0");
   if (mix.Has("weights")) {
-    YAML::Node w = mix.Get("weights");
-    if (w.IsScalar()) {
-      c.mixture.weights_preset = w.Scalar();
-    } else if (w.IsMap()) {
-      c.mixture.weights_preset = "";
-      for (const auto& kv : w) {
-        if (!kv.first.IsScalar() && !kv.first.IsNull()) {
-          return Status::InvalidConfig("mixture.weights: a source name must be a string, got '" +
-                                       Reader::Dump(kv.first) + "'");
-        }
-        std::string name = kv.first.as<std::string>();
-        double v = 0;
-        if (!kv.second.IsScalar() || !YAML::convert<double>::decode(kv.second, v) ||
-            !std::isfinite(v) || v < 0) {
-          return Status::InvalidConfig("mixture.weights." + name + ": expected a number >= 0");
-        }
-        c.mixture.weights[name] = v;
-      }
-    } else {
-      return Status::InvalidConfig("mixture.weights: expected a preset name or a map of source: share");
+    if (!c.groups.empty()) {
+      return Status::InvalidConfig("mixture.weights: not used with input.groups (each group has its weight and weights)");
     }
-  }
-  if (!c.mixture.weights_preset.empty()) {
-    if (c.mixture.weights_preset != "slimpajama") {
-      return Status::InvalidConfig("mixture.weights: unknown preset '" + c.mixture.weights_preset +
-                                   "' (known: slimpajama)");
-    }
+    LCDE_RETURN_IF_ERROR(ParseWeights(mix.Get("weights"), "mixture.weights", &c.mixture.weights_preset,
+                                      &c.mixture.weights));
+  } else if (c.mixture.weights_preset == "slimpajama" && c.groups.empty()) {
     c.mixture.weights = SlimPajamaWeights();
+  }
+  if (!c.groups.empty()) {
+    c.mixture.weights_preset = "";
+    c.mixture.weights.clear();
+    double group_sum = 0;
+    for (const auto& g : c.groups) group_sum += g.weight;
+    for (const auto& g : c.groups) {
+      double share = g.weight / group_sum;
+      if (g.weights.empty()) {
+        c.mixture.weights[g.name] = share;
+        continue;
+      }
+      double sum = 0;
+      for (const auto& [name, w] : g.weights) sum += w;
+      if (!(sum > 0)) return Status::InvalidConfig("input.groups " + g.name + ": weights must not all be 0");
+      for (const auto& [name, w] : g.weights) c.mixture.weights[g.name + "/" + name] = share * w / sum;
+    }
   }
   double weight_sum = 0;
   for (const auto& [name, v] : c.mixture.weights) weight_sum += v;
@@ -413,9 +497,30 @@ std::string Config::ToYaml() const {
   e << YAML::BeginMap;
   e << YAML::Key << "seed" << YAML::Value << seed;
   e << YAML::Key << "input" << YAML::Value << YAML::BeginMap;
-  e << YAML::Key << "paths" << YAML::Value << YAML::BeginSeq;
-  for (const auto& p : input.paths) e << p;
-  e << YAML::EndSeq;
+  if (groups.empty()) {
+    e << YAML::Key << "paths" << YAML::Value << YAML::BeginSeq;
+    for (const auto& p : input.paths) e << p;
+    e << YAML::EndSeq;
+  } else {
+    e << YAML::Key << "groups" << YAML::Value << YAML::BeginSeq;
+    for (const auto& g : groups) {
+      e << YAML::BeginMap;
+      e << YAML::Key << "name" << YAML::Value << g.name;
+      e << YAML::Key << "weight" << YAML::Value << g.weight;
+      e << YAML::Key << "paths" << YAML::Value << YAML::Flow << g.input.paths;
+      e << YAML::Key << "text_key" << YAML::Value << g.input.text_key;
+      if (g.input.source_key.empty()) {
+        e << YAML::Key << "source_key" << YAML::Value << YAML::Null;
+      } else {
+        e << YAML::Key << "source_key" << YAML::Value << g.input.source_key;
+        e << YAML::Key << "weights" << YAML::Value << YAML::BeginMap;
+        for (const auto& [name, w] : g.weights) e << YAML::Key << name << YAML::Value << w;
+        e << YAML::EndMap;
+      }
+      e << YAML::EndMap;
+    }
+    e << YAML::EndSeq;
+  }
   e << YAML::Key << "text_key" << YAML::Value << input.text_key;
   e << YAML::Key << "source_key" << YAML::Value << input.source_key;
   e << YAML::EndMap;
@@ -427,9 +532,11 @@ std::string Config::ToYaml() const {
   e << YAML::EndMap;
   e << YAML::Key << "mixture" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "total_tokens" << YAML::Value << mixture.total_tokens;
-  e << YAML::Key << "weights" << YAML::Value << YAML::BeginMap;
-  for (const auto& [name, w] : mixture.weights) e << YAML::Key << name << YAML::Value << w;
-  e << YAML::EndMap;
+  if (groups.empty()) {
+    e << YAML::Key << "weights" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, w] : mixture.weights) e << YAML::Key << name << YAML::Value << w;
+    e << YAML::EndMap;
+  }
   e << YAML::Key << "strategy" << YAML::Value << StrategyName(mixture.strategy);
   if (!mixture.upsample.empty()) {
     e << YAML::Key << "upsample" << YAML::Value << YAML::Flow << mixture.upsample;

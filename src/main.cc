@@ -76,9 +76,11 @@ struct ScanArgs {
 };
 
 int RunScanCommand(ScanArgs a) {
+  lcde::Result<lcde::Config> config = Status::NotFound("");
   if (!a.config.empty()) {
-    auto config = lcde::LoadConfig(a.config);
+    config = lcde::LoadConfig(a.config);
     if (!config.ok()) return Report(config.status());
+    if (a.paths.empty()) a.options.config = &config.value();
     a.options.input = config->input;
     a.options.seed = config->seed;
     a.options.length_threshold = config->mixture.length_threshold;
@@ -111,6 +113,7 @@ int RunBuildCommand(const BuildArgs& a) {
     scan.length_threshold = config->mixture.length_threshold;
     scan.tokenizer = config->tokenizer.model;
     scan.sample = a.dry_run_sample;
+    scan.config = &config.value();
     scan.threads = a.options.threads;
     auto sample = lcde::Scan(scan);
     if (!sample.ok()) return Report(sample.status());

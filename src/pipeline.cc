@@ -54,11 +54,37 @@ class SourceRegistry {
 
 }  // namespace
 
-Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer,
-                   const std::vector<std::string>& files, std::vector<uint32_t> order, const Sampler& sampler,
-                   ReadStart start)
-    : config_(config), tokenizer_(tokenizer), files_(files), order_(std::move(order)), sampler_(sampler),
-      start_(start) {
+Result<InputFiles> ResolveBuildInputs(const Config& config) {
+  InputFiles out;
+  auto all = ResolveInputFiles(config.input.paths, config.seed);
+  if (!all.ok()) return all.status();
+  out.paths = std::move(all.value());
+  out.configs.assign(out.paths.size(), &config.input);
+  if (config.groups.empty()) return out;
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < out.paths.size(); ++i) index[out.paths[i]] = i;
+  std::vector<int> owner(out.paths.size(), -1);
+  for (size_t g = 0; g < config.groups.size(); ++g) {
+    auto files = ResolveInputFiles(config.groups[g].input.paths, config.seed);
+    if (!files.ok()) return files.status();
+    for (const auto& f : *files) {
+      size_t i = index.at(f);
+      if (owner[i] >= 0 && owner[i] != static_cast<int>(g)) {
+        return Status::InvalidConfig("input file '" + f + "' belongs to two input groups, '" +
+                                     config.groups[static_cast<size_t>(owner[i])].name + "' and '" +
+                                     config.groups[g].name + "'");
+      }
+      owner[i] = static_cast<int>(g);
+      out.configs[i] = &config.groups[g].input;
+    }
+  }
+  return out;
+}
+
+Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer, const InputFiles& files,
+                   std::vector<uint32_t> order, const Sampler& sampler, ReadStart start)
+    : config_(config), tokenizer_(tokenizer), inputs_(files), files_(files.paths), order_(std::move(order)),
+      sampler_(sampler), start_(start) {
   threads_ = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   max_in_flight_ = static_cast<size_t>(threads_) * 3 + 2;
   weighted_ = 0;
@@ -150,7 +176,7 @@ void Pipeline::ReadLoop() {
     if (stopped) break;
     if (fi < start_.file_index) continue;
     uint64_t skip_before = fi == start_.file_index ? start_.line : 0;
-    auto opened = DocumentReader::Open(files_[fi], fi, config_.input);
+    auto opened = DocumentReader::Open(files_[fi], fi, *inputs_.configs[fi]);
     if (!opened.ok()) {
       // The file was readable when the build started; count it and go on.
       Entry e;

@@ -297,6 +297,8 @@ class JsonlReader final : public DocumentReader {
         file_index_(file_index),
         text_key_(config.text_key),
         source_path_(SplitDotted(config.source_key)),
+        source_prefix_(config.source_prefix),
+        fixed_source_(config.fixed_source),
         source_(std::move(source)),
         capacity_(kInitialBufferCapacity),
         buf_(new char[kInitialBufferCapacity + kPadding]) {
@@ -426,10 +428,18 @@ class JsonlReader final : public DocumentReader {
       Reject(RejectReason::kMissingText, line_no_, "no string at key ", text_key_);
       return false;
     }
-    std::string_view source;
-    if (!FindSource(obj, &source)) {
-      Reject(RejectReason::kMissingSource, line_no_, "no string at key path ", JoinedSourceKey());
-      return false;
+    std::string_view source = fixed_source_;
+    if (fixed_source_.empty()) {
+      if (!FindSource(obj, &source)) {
+        Reject(RejectReason::kMissingSource, line_no_, "no string at key path ", JoinedSourceKey());
+        return false;
+      }
+      if (!source_prefix_.empty()) {
+        // An input group's sources are GROUP/SOURCE; the buffer is reused.
+        source_name_.assign(source_prefix_);
+        source_name_.append(source);
+        source = source_name_;
+      }
     }
     if (text.empty()) {
       Reject(RejectReason::kEmptyText, line_no_, "empty string at key ", text_key_);
@@ -476,6 +486,7 @@ class JsonlReader final : public DocumentReader {
   std::string path_;
   uint32_t file_index_;
   std::string text_key_;
+  std::string source_prefix_, fixed_source_, source_name_;
   std::vector<std::string> source_path_;
   std::unique_ptr<ByteSource> source_;
 

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "lcde/pipeline.h"
 #include "lcde/reader.h"
 #include "lcde/sampler.h"
 #include "lcde/tokenizer.h"
@@ -59,8 +60,18 @@ uint64_t SourceProfile::Percentile(double p) const {
 }
 
 Result<ScanResult> Scan(const ScanOptions& o) {
-  auto files = ResolveInputFiles(o.input.paths, o.seed);
-  if (!files.ok()) return files.status();
+  InputFiles build_inputs;
+  if (o.config) {
+    auto resolved = ResolveBuildInputs(*o.config);
+    if (!resolved.ok()) return resolved.status();
+    build_inputs = std::move(resolved.value());
+  } else {
+    auto resolved = ResolveInputFiles(o.input.paths, o.seed);
+    if (!resolved.ok()) return resolved.status();
+    build_inputs.paths = std::move(resolved.value());
+    build_inputs.configs.assign(build_inputs.paths.size(), &o.input);
+  }
+  const std::vector<std::string>* files = &build_inputs.paths;
   ScanResult result;
   result.files_total = files->size();
   result.length_threshold = o.length_threshold;
@@ -83,7 +94,7 @@ Result<ScanResult> Scan(const ScanOptions& o) {
   if (tokenizer && !o.exact) {
     std::vector<int32_t> ids;
     for (size_t f = 0; f < n && f < 4; ++f) {
-      auto r = DocumentReader::Open((*files)[f], static_cast<uint32_t>(f), o.input);
+      auto r = DocumentReader::Open((*files)[f], static_cast<uint32_t>(f), *build_inputs.configs[f]);
       if (!r.ok()) continue;
       Document doc;
       bool need_more = false;
@@ -126,7 +137,7 @@ Result<ScanResult> Scan(const ScanOptions& o) {
       for (size_t f; (f = next.fetch_add(1)) < n;) {
         std::map<std::string, SourceProfile> local;
         uint64_t rejected = 0;
-        auto r = DocumentReader::Open((*files)[f], static_cast<uint32_t>(f), o.input);
+        auto r = DocumentReader::Open((*files)[f], static_cast<uint32_t>(f), *build_inputs.configs[f]);
         if (!r.ok()) {
           std::lock_guard<std::mutex> lock(mu);
           result.rejected++;

@@ -145,7 +145,9 @@ Result<std::vector<uint64_t>> BuildValidation(const ValidationPlan& plan) {
     }
     m["sources"] = table;
     json inputs = json::array();
-    for (uint32_t i = 0; i < plan.files->size(); ++i) inputs.push_back({{"index", i}, {"path", (*plan.files)[i]}, {"lines_read", 0}});
+    for (uint32_t i = 0; i < plan.files->paths.size(); ++i) {
+      inputs.push_back({{"index", i}, {"path", plan.files->paths[i]}, {"lines_read", 0}});
+    }
     m["inputs"] = inputs;
     json shards = json::array();
     uint64_t chunks = 0, tokens = 0;

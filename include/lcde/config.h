@@ -23,9 +23,25 @@ enum class Strategy {
 const char* StrategyName(Strategy s);
 
 struct InputConfig {
-  std::vector<std::string> paths;                   // required: files, directories, globs
+  std::vector<std::string> paths;                   // required (unless groups): files, directories, globs
   std::string text_key = "text";                    // top-level key holding the document
   std::string source_key = "meta.redpajama_set_name";  // dotted path to the source name
+  // Set from input.groups, not keys of their own: a group's documents are
+  // named "GROUP/SOURCE" (source_prefix "GROUP/"), or all "GROUP" when the
+  // group has no source key (fixed_source).
+  std::string source_prefix;
+  std::string fixed_source;
+};
+
+// input.groups: several inputs mixed by weight (e.g. a CodeLlama-style 7:2:1
+// mix of general, domain and instruction data). Each group's sources keep
+// their own per-source rules; a source's share is the group's weight times
+// its share within the group.
+struct InputGroup {
+  std::string name;                   // required; sources are named NAME/SOURCE
+  double weight = 0;                  // required, > 0 (normalized over groups)
+  InputConfig input;                  // paths (required), text_key, source_key ("" = one source NAME)
+  std::map<std::string, double> weights;  // share of each source within the group (or preset)
 };
 
 struct TokenizerConfig {
@@ -72,6 +88,7 @@ struct ValidationConfig {
 struct Config {
   uint64_t seed = 0;  // drives file order and every keep/drop draw
   InputConfig input;
+  std::vector<InputGroup> groups;  // input.groups; empty = the single input above
   TokenizerConfig tokenizer;
   MixtureConfig mixture;
   OutputConfig output;

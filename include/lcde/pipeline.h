@@ -64,14 +64,24 @@ struct ReadStart {
   uint64_t line = 0;
 };
 
+// The input files of a build, in visit order, each with the rules it is read
+// by (its input group's, or the config's input).
+struct InputFiles {
+  std::vector<std::string> paths;
+  std::vector<const InputConfig*> configs;  // point into the Config
+};
+
+// Resolves config.input (or every input group) like ResolveInputFiles: all
+// paths sorted, then shuffled by the seed. A file may belong to one group only.
+Result<InputFiles> ResolveBuildInputs(const Config& config);
+
 class Pipeline {
  public:
   // `sampler` is read only through its immutable parts (names of weighted
   // sources, budget owners, keep draws) off the calling thread.
   // Reads files[i] for each i in `order` (ascending), skipping those before `start`.
-  Pipeline(const Config& config, int threads, const Tokenizer& tokenizer,
-           const std::vector<std::string>& files, std::vector<uint32_t> order, const Sampler& sampler,
-           ReadStart start);
+  Pipeline(const Config& config, int threads, const Tokenizer& tokenizer, const InputFiles& files,
+           std::vector<uint32_t> order, const Sampler& sampler, ReadStart start);
   ~Pipeline();
 
   void Start();
@@ -94,6 +104,7 @@ class Pipeline {
 
   const Config& config_;
   const Tokenizer& tokenizer_;
+  const InputFiles& inputs_;
   const std::vector<std::string>& files_;
   std::vector<uint32_t> order_;
   const Sampler& sampler_;

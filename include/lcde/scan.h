@@ -22,6 +22,9 @@ struct ScanOptions {
   uint64_t seed = 0;          // file order, as `lcde build` visits files
   std::string tokenizer;      // model path; "" = estimate with 4 bytes per token
   InputConfig input;
+  // When set, inputs are read as that build would read them (input groups
+  // included) and `input` is ignored. Must outlive the scan.
+  const Config* config = nullptr;
 };
 
 struct SourceProfile {

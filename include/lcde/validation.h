@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lcde/config.h"
+#include "lcde/pipeline.h"
 #include "lcde/status.h"
 #include "lcde/tokenizer.h"
 
@@ -22,7 +23,7 @@ namespace lcde {
 struct ValidationPlan {
   const Config* config = nullptr;
   const Tokenizer* tokenizer = nullptr;
-  const std::vector<std::string>* files = nullptr;
+  const InputFiles* files = nullptr;
   std::vector<uint32_t> order;  // file indices to read, ascending
   int threads = 0;
   std::string dir;              // the build's output directory
