@@ -434,7 +434,6 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
       status = b->status;
       break;
     }
-    for (const auto& name : b->new_sources) sampler.SourceId(name);
     for (const Entry& e : b->entries) {
       state.file_touched[e.file_index] = 1;
       state.file_lines[e.file_index] = e.file_lines;
@@ -450,6 +449,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
         continue;
       }
       if (e.kind != Entry::Kind::kDocument) continue;
+      const uint32_t source = Pipeline::SourceOf(*b, e, &sampler);
       std::span<const int32_t> toks(b->tokens.data() + e.token_offset, e.token_count);
       if (expect_resume_doc) {
         // The document a checkpoint cut through: already counted; emit the rest.
@@ -460,7 +460,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
           break;
         }
         if (state.pos_emitted < state.pos_take) {
-          status = packer.Add(e.source, e.Id(), e.token_count, toks.first(state.pos_take), state.pos_emitted);
+          status = packer.Add(source, e.Id(), e.token_count, toks.first(state.pos_take), state.pos_emitted);
           if (!status.ok()) break;
         }
         if (sampler.Done()) break;
@@ -472,7 +472,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
         continue;
       }
       uint64_t take = 0;
-      auto d = sampler.Offer(e.source, e.Id(), e.token_count, !e.tokenize, &take);
+      auto d = sampler.Offer(source, e.Id(), e.token_count, !e.tokenize, &take);
       if (d == Sampler::Decision::kKeep) {
         if (!e.tokenize) {
           status = Status::Corruption("internal: a document kept without tokens");
@@ -483,12 +483,12 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
         state.has_position = true;
         state.pos_file = e.file_index;
         state.pos_line = e.line;
-        state.pos_source = e.source;
+        state.pos_source = source;
         state.pos_take = take;
         state.pos_tokens = e.token_count;
-        status = packer.Add(e.source, e.Id(), e.token_count, toks.first(take));
+        status = packer.Add(source, e.Id(), e.token_count, toks.first(take));
         if (!status.ok()) break;
-        if (sampler.SourceFull(e.source) && sampler.HasWeight(e.source)) pipeline.MarkSourceFull(e.source);
+        if (sampler.SourceFull(source) && sampler.HasWeight(source)) pipeline.MarkSourceFull(source);
         if (sampler.Done()) break;
       } else if (d == Sampler::Decision::kDropShort) {
         state.dropped_short++;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -20,37 +21,6 @@ using Clock = std::chrono::steady_clock;
 int64_t NanosSince(Clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
 }
-
-// Source ids as the reader thread sees them: the weighted names in the
-// sampler's order, then unknown names in order of first appearance. The
-// consumer replays `new_sources` into its Sampler in the same order, so both
-// agree without sharing a map across threads.
-class SourceRegistry {
- public:
-  explicit SourceRegistry(const Sampler& sampler) : sampler_(sampler) {
-    for (const auto& n : sampler.source_names()) Add(n);
-  }
-  // Returns the id; *budget_source is the weighted source whose budget it uses.
-  uint32_t Id(std::string_view name, std::vector<std::string>* new_names, int* budget_source) {
-    auto it = ids_.find(name);
-    if (it == ids_.end()) {
-      it = Add(std::string(name));
-      new_names->emplace_back(name);
-    }
-    *budget_source = budget_source_[it->second];
-    return it->second;
-  }
-
- private:
-  std::map<std::string, uint32_t, std::less<>>::iterator Add(const std::string& name) {
-    uint32_t id = static_cast<uint32_t>(ids_.size());
-    budget_source_.push_back(sampler_.BudgetSourceOf(name));
-    return ids_.emplace(name, id).first;
-  }
-  const Sampler& sampler_;
-  std::map<std::string, uint32_t, std::less<>> ids_;
-  std::vector<int> budget_source_;
-};
 
 }  // namespace
 
@@ -86,30 +56,53 @@ Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer
     : config_(config), tokenizer_(tokenizer), inputs_(files), files_(files.paths), order_(std::move(order)),
       sampler_(sampler), start_(start) {
   threads_ = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  max_in_flight_ = static_cast<size_t>(threads_) * 3 + 2;
+  // Decompression and parsing run at a few hundred MB/s per thread; one
+  // reader per four tokenizer threads keeps the tokenizers fed.
+  readers_ = std::clamp(threads_ / 4, 1, 8);
+  readers_ = std::max(1, std::min<int>(readers_, static_cast<int>(order_.size())));
+  max_in_flight_per_reader_ = 2 * threads_ / readers_ + 2;
   weighted_ = 0;
-  while (weighted_ < sampler.source_names().size() && sampler.HasWeight(weighted_)) ++weighted_;
+  while (weighted_ < sampler.source_names().size() && sampler.HasWeight(weighted_)) {
+    weighted_ids_.emplace(sampler.source_names()[weighted_], weighted_);
+    ++weighted_;
+  }
   source_full_ = std::make_unique<std::atomic<bool>[]>(weighted_);
   for (uint32_t i = 0; i < weighted_; ++i) source_full_[i] = sampler.SourceFull(i);
+  per_file_.resize(order_.size());
+  file_done_.assign(order_.size(), 0);
+  in_flight_.assign(static_cast<size_t>(readers_), 0);
 }
 
 Pipeline::~Pipeline() { Stop(); }
 
 void Pipeline::Start() {
-  reader_ = std::thread([this] { ReadLoop(); });
+  readers_running_ = readers_;
+  for (int r = 0; r < readers_; ++r) reader_threads_.emplace_back([this, r] { ReadLoop(r); });
   for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] { WorkLoop(); });
 }
 
 std::shared_ptr<Batch> Pipeline::Next() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] {
-    return (!in_order_.empty() && in_order_.front()->ready) || (in_order_.empty() && reader_done_);
-  });
-  if (in_order_.empty()) return nullptr;
-  auto b = in_order_.front();
-  in_order_.pop_front();
-  cv_.notify_all();
-  return b;
+  for (;;) {
+    cv_.wait(lock, [&] {
+      return current_ >= per_file_.size() || (!per_file_[current_].empty() && per_file_[current_].front()->ready) ||
+             (per_file_[current_].empty() && file_done_[current_]);
+    });
+    if (current_ >= per_file_.size()) return nullptr;
+    if (per_file_[current_].empty()) {
+      ++current_;  // this file is finished; go on with the next
+      continue;
+    }
+    auto b = std::move(per_file_[current_].front());
+    per_file_[current_].pop_front();
+    in_flight_[current_ % static_cast<size_t>(readers_)]--;
+    cv_.notify_all();
+    return b;
+  }
+}
+
+uint32_t Pipeline::SourceOf(const Batch& batch, const Entry& entry, Sampler* sampler) {
+  return entry.unknown_source ? sampler->SourceId(batch.unknown_names[entry.source]) : entry.source;
 }
 
 void Pipeline::MarkSourceFull(uint32_t source) {
@@ -122,7 +115,8 @@ void Pipeline::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (reader_.joinable()) reader_.join();
+  for (auto& r : reader_threads_) r.join();
+  reader_threads_.clear();
   for (auto& w : workers_) w.join();
   workers_.clear();
 }
@@ -148,125 +142,150 @@ bool Pipeline::CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bo
   return *known_short;
 }
 
-bool Pipeline::Push(std::shared_ptr<Batch> batch) {
+// A reader blocks only on its own batches: the file Next() waits for always
+// belongs to a reader whose batches Next() is draining, so none can starve.
+bool Pipeline::Push(size_t position, int reader, std::shared_ptr<Batch> batch) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return stop_ || in_order_.size() < max_in_flight_; });
+  cv_.wait(lock, [&] { return stop_ || in_flight_[static_cast<size_t>(reader)] < max_in_flight_per_reader_; });
   if (stop_) return false;
-  in_order_.push_back(batch);
+  in_flight_[static_cast<size_t>(reader)]++;
+  per_file_[position].push_back(batch);
   work_.push_back(std::move(batch));
   cv_.notify_all();
   return true;
 }
 
-void Pipeline::ReadLoop() {
-  SourceRegistry registry(sampler_);
+void Pipeline::FileDone(size_t position) {
+  std::lock_guard<std::mutex> lock(mu_);
+  file_done_[position] = 1;
+  cv_.notify_all();
+}
+
+void Pipeline::ReadLoop(int reader) {
+  bool stopped = false;
+  for (size_t pos = static_cast<size_t>(reader); pos < order_.size() && !stopped; pos += static_cast<size_t>(readers_)) {
+    if (order_[pos] >= start_.file_index) ReadFile(pos, reader, &stopped);
+    if (!stopped) FileDone(pos);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  readers_running_--;
+  cv_.notify_all();
+}
+
+void Pipeline::ReadFile(size_t pos, int reader, bool* stopped) {
+  const uint32_t fi = order_[pos];
   auto batch = std::make_shared<Batch>();
   size_t batch_bytes = 0;  // every document's text, tokenized or not: cuts must not depend on timing
-  bool stopped = false;
   auto t0 = Clock::now();
   auto push = [&]() -> bool {
     reader_busy_ns_ += NanosSince(t0);
-    bool ok = Push(std::move(batch));
+    bool ok = Push(pos, reader, std::move(batch));
     t0 = Clock::now();
     batch = std::make_shared<Batch>();
     batch_bytes = 0;
     return ok;
   };
-  for (uint32_t fi : order_) {
-    if (stopped) break;
-    if (fi < start_.file_index) continue;
-    uint64_t skip_before = fi == start_.file_index ? start_.line : 0;
-    auto opened = DocumentReader::Open(files_[fi], fi, *inputs_.configs[fi]);
-    if (!opened.ok()) {
-      // The file was readable when the build started; count it and go on.
-      Entry e;
-      e.kind = Entry::Kind::kReject;
-      e.file_index = fi;
-      e.reason = RejectReason::kCorruptInput;
-      e.example = static_cast<int32_t>(batch->examples.size());
-      batch->examples.push_back({files_[fi], 0, opened.status().message()});
-      batch->entries.push_back(e);
-      Entry end;
-      end.kind = Entry::Kind::kFileEnd;
-      end.file_index = fi;
-      batch->entries.push_back(end);
-      continue;
-    }
-    DocumentReader& r = *opened.value();
-    RejectStats seen;  // the reader's rejects already turned into entries
-    // `resumed`: these rejects lie before the point an interrupted build
-    // reached, so they were counted then and are dropped now. Rejects found
-    // while fetching the document at line L lie before L.
-    auto emit_rejects = [&](bool resumed) {
-      const RejectStats& now = r.rejects();
-      if (now.total() == seen.total()) return;
-      // New examples are appended in order; every counted reject becomes an
-      // entry, with its example when the reader kept one.
-      size_t first_new_example = seen.examples.size();
-      for (size_t reason = 0; reason < now.counts.size(); ++reason) {
-        for (uint64_t k = seen.counts[reason]; k < now.counts[reason]; ++k) {
-          Entry e;
-          e.kind = Entry::Kind::kReject;
-          e.file_index = fi;
-          e.reason = static_cast<RejectReason>(reason);
-          e.file_lines = r.lines_read();
-          e.file_bytes = r.bytes_read();
-          for (size_t x = first_new_example; x < now.examples.size(); ++x) {
-            if (now.examples[x].first == e.reason && now.examples[x].second.line > 0) {
-              e.line = now.examples[x].second.line;
-              e.example = static_cast<int32_t>(batch->examples.size());
-              batch->examples.push_back(now.examples[x].second);
-              first_new_example = x + 1;
-              break;
-            }
-          }
-          if (!resumed) batch->entries.push_back(e);
-        }
-      }
-      seen = now;
-    };
-    Document doc;
-    while (r.Next(&doc)) {
-      emit_rejects(doc.line <= skip_before && skip_before > 0);
-      if (doc.line < skip_before) continue;
-      Entry e;
-      e.kind = Entry::Kind::kDocument;
-      e.file_index = fi;
-      e.line = doc.line;
-      e.file_lines = r.lines_read();
-      e.file_bytes = r.bytes_read();
-      int budget_source = -1;
-      e.source = registry.Id(doc.source, &batch->new_sources, &budget_source);
-      // The document a resumed build continues is always tokenized: its
-      // source may read full already, but its remaining tokens are owed.
-      bool resume_doc = skip_before > 0 && doc.line == skip_before;
-      e.tokenize = resume_doc || !CertainDrop(budget_source, e.Id(), doc.text.size(), &e.known_short);
-      if (e.tokenize) {
-        e.text_offset = batch->text.size();
-        e.text_size = doc.text.size();
-        batch->text.append(doc.text);
-      }
-      batch->entries.push_back(e);
-      batch_bytes += doc.text.size();
-      if (batch_bytes >= kBatchBytes || batch->entries.size() >= kBatchEntries) {
-        if (!push()) { stopped = true; break; }
-      }
-    }
-    if (stopped) break;
-    emit_rejects(false);
+  uint64_t skip_before = fi == start_.file_index ? start_.line : 0;
+  auto opened = DocumentReader::Open(files_[fi], fi, *inputs_.configs[fi]);
+  if (!opened.ok()) {
+    // The file was readable when the build started; count it and go on.
+    Entry e;
+    e.kind = Entry::Kind::kReject;
+    e.file_index = fi;
+    e.reason = RejectReason::kCorruptInput;
+    e.example = static_cast<int32_t>(batch->examples.size());
+    batch->examples.push_back({files_[fi], 0, opened.status().message()});
+    batch->entries.push_back(e);
     Entry end;
     end.kind = Entry::Kind::kFileEnd;
     end.file_index = fi;
-    end.line = r.lines_read();
-    end.file_lines = r.lines_read();
-    end.file_bytes = r.bytes_read();
     batch->entries.push_back(end);
+    *stopped = !push();
+    return;
   }
-  if (!stopped && !batch->entries.empty()) push();
-  reader_busy_ns_ += NanosSince(t0);
-  std::lock_guard<std::mutex> lock(mu_);
-  reader_done_ = true;
-  cv_.notify_all();
+  DocumentReader& r = *opened.value();
+  RejectStats seen;  // the reader's rejects already turned into entries
+  // `resumed`: these rejects lie before the point an interrupted build
+  // reached, so they were counted then and are dropped now. Rejects found
+  // while fetching the document at line L lie before L.
+  auto emit_rejects = [&](bool resumed) {
+    const RejectStats& now = r.rejects();
+    if (now.total() == seen.total()) return;
+    // New examples are appended in order; every counted reject becomes an
+    // entry, with its example when the reader kept one.
+    size_t first_new_example = seen.examples.size();
+    for (size_t reason = 0; reason < now.counts.size(); ++reason) {
+      for (uint64_t k = seen.counts[reason]; k < now.counts[reason]; ++k) {
+        Entry e;
+        e.kind = Entry::Kind::kReject;
+        e.file_index = fi;
+        e.reason = static_cast<RejectReason>(reason);
+        e.file_lines = r.lines_read();
+        e.file_bytes = r.bytes_read();
+        for (size_t x = first_new_example; x < now.examples.size(); ++x) {
+          if (now.examples[x].first == e.reason && now.examples[x].second.line > 0) {
+            e.line = now.examples[x].second.line;
+            e.example = static_cast<int32_t>(batch->examples.size());
+            batch->examples.push_back(now.examples[x].second);
+            first_new_example = x + 1;
+            break;
+          }
+        }
+        if (!resumed) batch->entries.push_back(e);
+      }
+    }
+    seen = now;
+  };
+  Document doc;
+  while (r.Next(&doc)) {
+    emit_rejects(doc.line <= skip_before && skip_before > 0);
+    if (doc.line < skip_before) continue;
+    Entry e;
+    e.kind = Entry::Kind::kDocument;
+    e.file_index = fi;
+    e.line = doc.line;
+    e.file_lines = r.lines_read();
+    e.file_bytes = r.bytes_read();
+    int budget_source = -1;
+    auto known = weighted_ids_.find(doc.source);
+    if (known != weighted_ids_.end()) {
+      e.source = known->second;
+      budget_source = static_cast<int>(known->second);
+    } else {
+      budget_source = sampler_.BudgetSourceOf(doc.source);
+      auto& names = batch->unknown_names;
+      auto it = std::find(names.begin(), names.end(), doc.source);
+      e.source = static_cast<uint32_t>(it - names.begin());
+      if (it == names.end()) names.emplace_back(doc.source);
+      e.unknown_source = true;
+    }
+    // The document a resumed build continues is always tokenized: its
+    // source may read full already, but its remaining tokens are owed.
+    bool resume_doc = skip_before > 0 && doc.line == skip_before;
+    e.tokenize = resume_doc || !CertainDrop(budget_source, e.Id(), doc.text.size(), &e.known_short);
+    if (e.tokenize) {
+      e.text_offset = batch->text.size();
+      e.text_size = doc.text.size();
+      batch->text.append(doc.text);
+    }
+    batch->entries.push_back(e);
+    batch_bytes += doc.text.size();
+    if (batch_bytes >= kBatchBytes || batch->entries.size() >= kBatchEntries) {
+      if (!push()) {
+        *stopped = true;
+        return;
+      }
+    }
+  }
+  emit_rejects(false);
+  Entry end;
+  end.kind = Entry::Kind::kFileEnd;
+  end.file_index = fi;
+  end.line = r.lines_read();
+  end.file_lines = r.lines_read();
+  end.file_bytes = r.bytes_read();
+  batch->entries.push_back(end);
+  *stopped = !push();
 }
 
 void Pipeline::WorkLoop() {
@@ -274,8 +293,8 @@ void Pipeline::WorkLoop() {
     std::shared_ptr<Batch> b;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !work_.empty() || reader_done_; });
-      if (work_.empty()) return;  // stop_ or reader_done_ with nothing left
+      cv_.wait(lock, [&] { return stop_ || !work_.empty() || readers_running_ == 0; });
+      if (work_.empty()) return;  // stopped, or every reader finished and nothing is left
       b = std::move(work_.front());
       work_.pop_front();
     }

@@ -90,9 +90,8 @@ Result<std::vector<uint64_t>> BuildValidation(const ValidationPlan& plan) {
       status = b->status;
       break;
     }
-    for (const auto& name : b->new_sources) sources.SourceId(name);
     for (const Entry& e : b->entries) {
-      if (e.kind != Entry::Kind::kDocument || e.source >= weighted || !e.tokenize) continue;
+      if (e.kind != Entry::Kind::kDocument || e.unknown_source || e.source >= weighted || !e.tokenize) continue;
       read_tokens += e.token_count;
       Split& s = splits[e.token_count >= threshold ? 1 : 0];
       if (s.tokens[e.source] >= budget) continue;

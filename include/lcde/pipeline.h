@@ -1,9 +1,10 @@
 // The parallel front half of a build: reading, parsing and tokenizing
 // overlap, and the result comes out in input order.
 //
-//   reader thread      files -> entries (documents, rejects, file ends) -> batches
+//   R reader threads   files -> entries (documents, rejects, file ends) -> batches
+//                      (reader r takes every R-th file; a batch never spans files)
 //   N worker threads   batch -> token ids
-//   Next()             batches in read order, each fully tokenized
+//   Next()             batches in file order, each fully tokenized
 //
 // Everything a batch says is per entry and in input order, so a consumer that
 // stops at any entry has counted exactly the same things whatever the thread
@@ -14,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,7 +38,8 @@ struct Entry {
   uint64_t file_lines = 0;  // the reader's lines_read() after this entry
   uint64_t file_bytes = 0;  // the reader's bytes_read() after this entry
   // kDocument
-  uint32_t source = 0;
+  uint32_t source = 0;  // a weighted source's id, or (unknown_source) an index into Batch::unknown_names
+  bool unknown_source = false;
   bool tokenize = true;      // false: the sampler drops it whatever its length
   bool known_short = false;  // certainly under the length threshold
   uint64_t text_offset = 0, text_size = 0;
@@ -51,7 +54,9 @@ struct Batch {
   std::vector<Entry> entries;
   std::string text;                      // tokenized documents' texts, back to back
   std::vector<int32_t> tokens;           // filled by a worker
-  std::vector<std::string> new_sources;  // names first seen in this batch, in order
+  // Names of sources without a weight met in this batch. Readers run in
+  // parallel, so only the consumer, taking batches in order, gives them ids.
+  std::vector<std::string> unknown_names;
   std::vector<RejectExample> examples;
   Status status;       // a tokenizer failure
   bool ready = false;  // guarded by the pipeline's mutex
@@ -85,8 +90,11 @@ class Pipeline {
   ~Pipeline();
 
   void Start();
-  // The next batch in read order, tokenized; nullptr when input is exhausted.
+  // The next batch in file order, tokenized; nullptr when input is exhausted.
   std::shared_ptr<Batch> Next();
+  // The sampler id of a document entry's source (registers unknown names, in
+  // consumption order). Call on the consuming thread only.
+  static uint32_t SourceOf(const Batch& batch, const Entry& entry, Sampler* sampler);
   // Lets the reader skip tokenizing documents of a full budget. Monotonic.
   void MarkSourceFull(uint32_t weighted_source);
   // Stops reading and joins every thread. Idempotent.
@@ -98,8 +106,10 @@ class Pipeline {
 
  private:
   bool CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bool* known_short) const;
-  bool Push(std::shared_ptr<Batch> batch);
-  void ReadLoop();
+  bool Push(size_t position, int reader, std::shared_ptr<Batch> batch);
+  void FileDone(size_t position);
+  void ReadLoop(int reader);
+  void ReadFile(size_t position, int reader, bool* stopped);
   void WorkLoop();
 
   const Config& config_;
@@ -110,17 +120,24 @@ class Pipeline {
   const Sampler& sampler_;
   ReadStart start_;
   int threads_ = 1;
-  size_t max_in_flight_ = 4;
   uint32_t weighted_ = 0;
   std::unique_ptr<std::atomic<bool>[]> source_full_;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<Batch>> in_order_;
+  // Per position in order_: its batches not yet taken, and whether its
+  // reader is done with it. Next() drains positions in order.
+  std::vector<std::deque<std::shared_ptr<Batch>>> per_file_;
+  std::vector<uint8_t> file_done_;
+  size_t current_ = 0;
+  std::vector<int> in_flight_;  // per reader: batches pushed and not yet taken
+  int max_in_flight_per_reader_ = 4;
+  int readers_ = 1;
+  int readers_running_ = 0;
   std::deque<std::shared_ptr<Batch>> work_;
   bool stop_ = false;
-  bool reader_done_ = false;
-  std::thread reader_;
+  std::vector<std::thread> reader_threads_;
+  std::map<std::string, uint32_t, std::less<>> weighted_ids_;
   std::vector<std::thread> workers_;
   std::atomic<int64_t> reader_busy_ns_{0};
   std::atomic<int64_t> tokenize_ns_{0};
