@@ -24,6 +24,40 @@ int64_t NanosSince(Clock::time_point t0) {
 
 }  // namespace
 
+void Batch::Clear() {
+  entries.clear();
+  text.clear();
+  tokens.clear();
+  unknown_names.clear();
+  examples.clear();
+  status = Status::Ok();
+  ready = false;
+  // A batch that once held a huge document must not pin that memory.
+  if (text.capacity() > 4 * kBatchBytes) std::string().swap(text);
+  if (tokens.capacity() > 4 * kBatchBytes) std::vector<int32_t>().swap(tokens);
+}
+
+std::shared_ptr<Batch> BatchPool::Acquire() {
+  std::unique_ptr<Batch> b;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      b = std::move(free_.back());
+      free_.pop_back();
+    }
+  }
+  if (!b) b = std::make_unique<Batch>();
+  // The deleter holds the pool alive: a batch may outlive the pipeline.
+  std::shared_ptr<BatchPool> self = shared_from_this();
+  return std::shared_ptr<Batch>(b.release(), [self](Batch* batch) { self->Release(batch); });
+}
+
+void BatchPool::Release(Batch* batch) {
+  batch->Clear();
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.emplace_back(batch);
+}
+
 Result<InputFiles> ResolveBuildInputs(const Config& config) {
   InputFiles out;
   auto all = ResolveInputFiles(config.input.paths, config.seed);
@@ -60,7 +94,9 @@ Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer
   // reader per four tokenizer threads keeps the tokenizers fed.
   readers_ = std::clamp(threads_ / 4, 1, 8);
   readers_ = std::max(1, std::min<int>(readers_, static_cast<int>(order_.size())));
-  max_in_flight_per_reader_ = 2 * threads_ / readers_ + 2;
+  // Readers of the files after the current one read ahead so the tokenizers
+  // stay busy while the consumer drains one file; about 1 MiB a batch.
+  max_in_flight_per_reader_ = std::max(2 * threads_ / readers_ + 2, 24);
   weighted_ = 0;
   while (weighted_ < sampler.source_names().size() && sampler.HasWeight(weighted_)) {
     weighted_ids_.emplace(sampler.source_names()[weighted_], weighted_);
@@ -174,14 +210,14 @@ void Pipeline::ReadLoop(int reader) {
 
 void Pipeline::ReadFile(size_t pos, int reader, bool* stopped) {
   const uint32_t fi = order_[pos];
-  auto batch = std::make_shared<Batch>();
+  auto batch = pool_->Acquire();
   size_t batch_bytes = 0;  // every document's text, tokenized or not: cuts must not depend on timing
   auto t0 = Clock::now();
   auto push = [&]() -> bool {
     reader_busy_ns_ += NanosSince(t0);
     bool ok = Push(pos, reader, std::move(batch));
     t0 = Clock::now();
-    batch = std::make_shared<Batch>();
+    batch = pool_->Acquire();
     batch_bytes = 0;
     return ok;
   };
@@ -311,7 +347,7 @@ void Pipeline::WorkLoop() {
       e.token_count = b->tokens.size() - e.token_offset;
     }
     // The text is no longer needed; free it before the batch waits its turn.
-    std::string().swap(b->text);
+    b->text.clear();
     tokenize_ns_ += NanosSince(t0);
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -60,6 +60,23 @@ struct Batch {
   std::vector<RejectExample> examples;
   Status status;       // a tokenizer failure
   bool ready = false;  // guarded by the pipeline's mutex
+
+  // Empties the batch for reuse, keeping its buffers' capacity.
+  void Clear();
+};
+
+// Recycles batches: their text and token buffers are reused instead of
+// being allocated per batch. Large fresh allocations are mmap'ed and their
+// release unmaps them, which on many cores costs page faults and TLB
+// shootdowns on every thread; reuse makes the hot path allocation-free.
+class BatchPool : public std::enable_shared_from_this<BatchPool> {
+ public:
+  std::shared_ptr<Batch> Acquire();
+
+ private:
+  void Release(Batch* batch);
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Batch>> free_;
 };
 
 // Where reading starts: entries of `file_index` before `line` are skipped
@@ -139,6 +156,7 @@ class Pipeline {
   std::vector<std::thread> reader_threads_;
   std::map<std::string, uint32_t, std::less<>> weighted_ids_;
   std::vector<std::thread> workers_;
+  std::shared_ptr<BatchPool> pool_ = std::make_shared<BatchPool>();
   std::atomic<int64_t> reader_busy_ns_{0};
   std::atomic<int64_t> tokenize_ns_{0};
 };
