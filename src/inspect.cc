@@ -14,6 +14,7 @@
 
 #include "lcde/shard_writer.h"
 #include "lcde/tokenizer.h"
+#include "lcde/text.h"
 
 namespace lcde {
 
@@ -290,15 +291,6 @@ Result<std::vector<int32_t>> ReadChunkTokens(const std::string& path, const IdxE
     std::copy(raw.begin(), raw.end(), tokens.begin());
   }
   return tokens;
-}
-
-std::string WithThousands(uint64_t v) {
-  std::string digits = std::to_string(v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
 }
 
 }  // namespace

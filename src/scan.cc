@@ -11,6 +11,7 @@
 #include "lcde/reader.h"
 #include "lcde/sampler.h"
 #include "lcde/tokenizer.h"
+#include "lcde/text.h"
 
 namespace lcde {
 
@@ -21,15 +22,6 @@ namespace {
 constexpr double kDefaultBytesPerToken = 4.0;
 // Documents per source tokenized exactly to calibrate an estimate.
 constexpr uint64_t kCalibrationDocs = 200;
-
-std::string Thousands(uint64_t v) {
-  std::string digits = std::to_string(v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
-}
 
 void AddDocument(SourceProfile* p, uint64_t tokens, uint64_t bytes, uint64_t threshold) {
   p->documents++;
@@ -197,15 +189,15 @@ nlohmann::json ScanToJson(const ScanResult& r) {
 std::string FormatScan(const ScanResult& r) {
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof(line), "scanned %s of %s files; token lengths %s\n\n", Thousands(r.files_read).c_str(),
-                Thousands(r.files_total).c_str(), r.method.c_str());
+  std::snprintf(line, sizeof(line), "scanned %s of %s files; token lengths %s\n\n", WithThousands(r.files_read).c_str(),
+                WithThousands(r.files_total).c_str(), r.method.c_str());
   out += line;
   std::snprintf(line, sizeof(line), "%-24s %11s %15s %8s %8s %8s %8s %8s %8s %10s %7s\n", "source", "documents",
                 "tokens", "p25", "p50", "p75", "p90", "p95", "p99", "max", "long");
   out += line;
   for (const auto& [name, p] : r.sources) {
     std::snprintf(line, sizeof(line), "%-24s %11s %15s %8llu %8llu %8llu %8llu %8llu %8llu %10llu %6.1f%%\n",
-                  name.c_str(), Thousands(p.documents).c_str(), Thousands(p.tokens).c_str(),
+                  name.c_str(), WithThousands(p.documents).c_str(), WithThousands(p.tokens).c_str(),
                   static_cast<unsigned long long>(p.Percentile(25)), static_cast<unsigned long long>(p.Percentile(50)),
                   static_cast<unsigned long long>(p.Percentile(75)), static_cast<unsigned long long>(p.Percentile(90)),
                   static_cast<unsigned long long>(p.Percentile(95)), static_cast<unsigned long long>(p.Percentile(99)),
@@ -214,7 +206,7 @@ std::string FormatScan(const ScanResult& r) {
     out += line;
   }
   std::snprintf(line, sizeof(line), "\nlong = share of tokens in documents of >= %s tokens; %s lines rejected\n",
-                Thousands(r.length_threshold).c_str(), Thousands(r.rejected).c_str());
+                WithThousands(r.length_threshold).c_str(), WithThousands(r.rejected).c_str());
   out += line;
   return out;
 }
@@ -227,8 +219,8 @@ std::string FormatPlan(const Config& config, const ScanResult& sample) {
   double scale = sample.files_read ? static_cast<double>(sample.files_total) / static_cast<double>(sample.files_read) : 0;
   char line[512];
   std::snprintf(line, sizeof(line), "plan: %s tokens in %s chunks of %s; input estimated from %s of %s files (%s)\n\n",
-                Thousands(total).c_str(), Thousands(total / seq).c_str(), Thousands(seq).c_str(),
-                Thousands(sample.files_read).c_str(), Thousands(sample.files_total).c_str(), sample.method.c_str());
+                WithThousands(total).c_str(), WithThousands(total / seq).c_str(), WithThousands(seq).c_str(),
+                WithThousands(sample.files_read).c_str(), WithThousands(sample.files_total).c_str(), sample.method.c_str());
   out += line;
   std::snprintf(line, sizeof(line), "%-24s %8s %15s %15s %8s %15s %9s\n", "source", "target", "budget tokens",
                 "input tokens", "long", "input needed", "of input");
@@ -250,9 +242,9 @@ std::string FormatPlan(const Config& config, const ScanResult& sample) {
     std::string of = available > 0 ? std::to_string(static_cast<int>(std::ceil(100.0 * needed / available))) + "%" : "no input";
     if (available > 0 && needed > available) of += " SHORT";
     std::snprintf(line, sizeof(line), "%-24s %7.2f%% %15s %15s %7.1f%% %15s %9s\n", name.c_str(),
-                  100.0 * sampler.target_share(i), Thousands(budget).c_str(),
-                  Thousands(static_cast<uint64_t>(available)).c_str(), 100.0 * long_share,
-                  std::isfinite(needed) ? Thousands(static_cast<uint64_t>(needed)).c_str() : "-", of.c_str());
+                  100.0 * sampler.target_share(i), WithThousands(budget).c_str(),
+                  WithThousands(static_cast<uint64_t>(available)).c_str(), 100.0 * long_share,
+                  std::isfinite(needed) ? WithThousands(static_cast<uint64_t>(needed)).c_str() : "-", of.c_str());
     out += line;
   }
   if (config.mixture.strategy == Strategy::kGlobal) {

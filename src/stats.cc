@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "lcde/shard_writer.h"
+#include "lcde/text.h"
 
 namespace lcde {
 
@@ -21,15 +22,6 @@ std::string Percent(double x) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2f%%", 100.0 * x);
   return buf;
-}
-
-std::string Thousands(uint64_t v) {
-  std::string digits = std::to_string(v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
 }
 
 double Ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
@@ -173,9 +165,9 @@ std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) 
     std::snprintf(line, sizeof(line), fmt, args...);
     out += line;
   };
-  add("chunks %s x %s tokens = %s tokens, vocab %d\n", Thousands(st.chunks).c_str(),
-      Thousands(st.sequence_length).c_str(), Thousands(st.tokens).c_str(), st.vocab_size);
-  add("tokens from documents >= %s tokens: %s\n", Thousands(st.length_threshold).c_str(),
+  add("chunks %s x %s tokens = %s tokens, vocab %d\n", WithThousands(st.chunks).c_str(),
+      WithThousands(st.sequence_length).c_str(), WithThousands(st.tokens).c_str(), st.vocab_size);
+  add("tokens from documents >= %s tokens: %s\n", WithThousands(st.length_threshold).c_str(),
       Percent(Ratio(st.long_tokens(), st.tokens)).c_str());
   add("documents per chunk: mean %.1f, median %" PRIu64 ", min %" PRIu64 ", max %" PRIu64 "\n\n",
       st.docs_per_chunk_mean, st.docs_per_chunk_median, st.docs_per_chunk_min, st.docs_per_chunk_max);
@@ -185,8 +177,8 @@ std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) 
   out += "\n";
   auto row = [&](const std::string& name, uint64_t tokens, double target, uint64_t docs, uint64_t long_tokens,
                  const std::array<uint64_t, kLengthBuckets>& buckets) {
-    add("%-24s %14s %8s %8s %10s %7s", name.c_str(), Thousands(tokens).c_str(),
-        Percent(Ratio(tokens, st.tokens)).c_str(), Percent(target).c_str(), Thousands(docs).c_str(),
+    add("%-24s %14s %8s %8s %10s %7s", name.c_str(), WithThousands(tokens).c_str(),
+        Percent(Ratio(tokens, st.tokens)).c_str(), Percent(target).c_str(), WithThousands(docs).c_str(),
         Percent(Ratio(long_tokens, tokens)).c_str());
     for (size_t b = 0; b < kLengthBuckets; ++b) add(" %8s", Percent(Ratio(buckets[b], tokens)).c_str());
     out += "\n";
@@ -204,14 +196,14 @@ std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) 
   if (manifest.contains("reading")) {
     const auto& r = manifest["reading"];
     add("\ninput: %s files of %s, %s lines, %s documents read, %s rejected",
-        Thousands(GetU64(r, "files_read")).c_str(), Thousands(GetU64(r, "files")).c_str(),
-        Thousands(GetU64(r, "lines")).c_str(), Thousands(GetU64(r, "documents")).c_str(),
-        Thousands(GetU64(r, "rejected")).c_str());
+        WithThousands(GetU64(r, "files_read")).c_str(), WithThousands(GetU64(r, "files")).c_str(),
+        WithThousands(GetU64(r, "lines")).c_str(), WithThousands(GetU64(r, "documents")).c_str(),
+        WithThousands(GetU64(r, "rejected")).c_str());
     if (r.contains("rejected_by_reason")) {
       std::string reasons;
       for (const auto& [k, v] : r["rejected_by_reason"].items()) {
         if (v.get<uint64_t>() == 0) continue;
-        reasons += (reasons.empty() ? "" : ", ") + k + " " + Thousands(v.get<uint64_t>());
+        reasons += (reasons.empty() ? "" : ", ") + k + " " + WithThousands(v.get<uint64_t>());
       }
       if (!reasons.empty()) out += " (" + reasons + ")";
     }
@@ -220,16 +212,16 @@ std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) 
   if (manifest.contains("sampling")) {
     const auto& s = manifest["sampling"];
     add("sampling: %s kept, %s dropped short, %s dropped over budget, %s unknown source, %s cut to fit\n",
-        Thousands(GetU64(s, "kept")).c_str(), Thousands(GetU64(s, "dropped_short")).c_str(),
-        Thousands(GetU64(s, "dropped_budget")).c_str(),
-        Thousands(GetU64(s, "dropped_unknown_source")).c_str(),
-        Thousands(GetU64(s, "truncated")).c_str());
-    add("tail: %s tokens dropped (partial last chunk)\n", Thousands(GetU64(s, "tail_tokens_dropped")).c_str());
+        WithThousands(GetU64(s, "kept")).c_str(), WithThousands(GetU64(s, "dropped_short")).c_str(),
+        WithThousands(GetU64(s, "dropped_budget")).c_str(),
+        WithThousands(GetU64(s, "dropped_unknown_source")).c_str(),
+        WithThousands(GetU64(s, "truncated")).c_str());
+    add("tail: %s tokens dropped (partial last chunk)\n", WithThousands(GetU64(s, "tail_tokens_dropped")).c_str());
     if (s.contains("shortfall") && !s["shortfall"].empty()) {
       for (const auto& [name, v] : s["shortfall"].items()) {
         add("SHORTFALL %s: %s of %s budget tokens missing (input ran out)\n", name.c_str(),
-            Thousands(v.value("missing_tokens", uint64_t{0})).c_str(),
-            Thousands(v.value("budget_tokens", uint64_t{0})).c_str());
+            WithThousands(v.value("missing_tokens", uint64_t{0})).c_str(),
+            WithThousands(v.value("budget_tokens", uint64_t{0})).c_str());
       }
     }
   }
