@@ -1,0 +1,248 @@
+// Internals of the fast exact tokenizer behind lcde::Tokenizer (tokenizer.h).
+// Not a pipeline stage: only src/tokenizer.cc, the tokenizer tests and the
+// tokenizer benchmark include this header.
+//
+// Idea. For a BPE model whose normalizer is the identity (empty
+// precompiled_charsmap) and that escapes spaces as U+2581 "▁", adds the dummy
+// prefix and keeps extra whitespace, the library's normalized text is
+// "▁" + text with every ' ' replaced by "▁" (and every byte that does not
+// start a valid UTF-8 character replaced by U+FFFD). When no mergeable piece
+// has "▁" after another character (every piece is ▁* followed by non-▁
+// characters), no BPE merge can cross a point where "▁" follows a non-▁
+// character, so the normalized text splits into independent SEGMENTS — a
+// maximal run of ▁ and the non-▁ characters after it — and the ids of the
+// text are the concatenation of the ids of its segments. Segments repeat
+// heavily in natural text, so a per-thread cache (segment bytes -> ids) in
+// front of an exact encoder of one segment wins most of the time. The
+// encoder of a segment is a native re-implementation of the library's BPE
+// (bpe_model.cc: same merge order, same tie-break, same byte fallback) when
+// the model has no piece types it does not model, else the library itself.
+// Every precondition is derived from the model proto at load time; when one
+// fails the Tokenizer uses the plain library.
+//
+// Preconditions (AnalyzeModel), against sentencepiece 0.1.97's code:
+//  - model_type BPE. (Unigram's Viterbi sums float scores along the whole
+//    text, so a segment's choice may round differently in context.)
+//  - precompiled_charsmap empty (identity normalizer: each character maps to
+//    itself, ' ' to "▁", an invalid byte to U+FFFD, independently of its
+//    neighbours; ' ' and the lead byte 0xE2 of "▁" are never UTF-8 trail
+//    bytes, so cutting before them never changes how a neighbour decodes).
+//  - add_dummy_prefix, escape_whitespaces, !remove_extra_whitespaces,
+//    !treat_whitespace_as_suffix: then Normalize(t) = "▁" + map(t), and a
+//    literal U+2581 in the text is indistinguishable from a space.
+//  - every NORMAL / USER_DEFINED / UNUSED piece matches ▁*[^▁]*: a merge
+//    (or a user-defined match) never spans a point where "▁" follows
+//    another character; the library's agenda merges pairs of each segment
+//    in the same relative order as it would the segment alone.
+//  - no UNUSED pieces: bpe_model.cc keeps one resegmentation map for the
+//    whole input, filled in agenda order across segments.
+//  - byte_fallback, or "▁" a known piece: the library merges runs of
+//    unknown pieces into one <unk>; a segment must never start with one.
+// With USER_DEFINED pieces the segments are still independent, but they are
+// encoded by the library (the native BPE does not model them) and texts with
+// NUL bytes go to the library whole (darts-clone, which matches user-defined
+// symbols, treats NUL as its terminator).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lcde/tokenizer.h"
+
+namespace lcde::fasttok {
+
+// ---------------------------------------------------------------------------
+// The model proto (sentencepiece_model.proto), parsed from its wire format.
+// Only the fields that change what Encode() returns are kept.
+// ---------------------------------------------------------------------------
+
+enum PieceType : int {
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+enum ModelType : int { kUnigram = 1, kBpe = 2, kWord = 3, kChar = 4 };
+
+struct SpmPiece {
+  std::string piece;
+  float score = 0.0f;
+  int type = kNormal;
+};
+
+struct SpmModelInfo {
+  std::vector<SpmPiece> pieces;            // ModelProto.pieces = 1
+  // TrainerSpec = 2
+  int model_type = kUnigram;               // 3
+  bool treat_whitespace_as_suffix = false;  // 24
+  bool byte_fallback = false;              // 35
+  // NormalizerSpec = 3
+  bool has_normalizer_spec = false;
+  std::string normalizer_name;             // 1
+  std::string precompiled_charsmap;        // 2
+  bool add_dummy_prefix = true;            // 3
+  bool remove_extra_whitespaces = true;    // 4
+  bool escape_whitespaces = true;          // 5
+};
+
+// Parses a serialized ModelProto. Returns false (with *error) on malformed
+// wire data. Unknown fields are skipped; repeated singular fields follow
+// proto2 rules (last value wins, sub-messages merge).
+bool ParseSpmModel(std::string_view bytes, SpmModelInfo* info, std::string* error);
+
+// What the model allows.
+struct Plan {
+  bool segmentable = false;   // segments are independent (see above)
+  bool native_bpe = false;    // segmentable and the native BPE models every piece type present
+  bool bytes_plus_one = false;  // MaxTokensForBytes(b) = b + 1 holds for valid UTF-8
+  // USER_DEFINED pieces are matched by the library with a darts trie, which
+  // does not treat a NUL byte as an ordinary character: texts with NUL bytes
+  // then go to the library whole.
+  bool nul_to_library = false;
+  std::string reason;         // why segmentable/native_bpe is false ("" when both hold)
+};
+Plan AnalyzeModel(const SpmModelInfo& info);
+
+// ---------------------------------------------------------------------------
+// Segmentation of raw text (on the normalized view: ' ' and a literal U+2581
+// are both "▁").
+// ---------------------------------------------------------------------------
+
+// The first byte at or after `from` that starts a ' ' or a U+2581, or `n`.
+size_t FindSeparator(const char* p, size_t from, size_t n);
+// Skips the run of ' ' and U+2581 starting at `from`.
+size_t SkipSeparators(const char* p, size_t from, size_t n);
+
+// The segments of a text, in order. Each is returned as its KEY: the
+// segment's raw bytes without its first separator (the first segment of the
+// text has none: the dummy prefix plays its role), so that the library maps
+// the key to exactly the segment: Normalize(key) = "▁" + key'. An empty key
+// stands for a lone trailing "▁".
+class Segmenter {
+ public:
+  explicit Segmenter(std::string_view text) : p_(text.data()), n_(text.size()) {}
+  bool Next(std::string_view* key) {
+    if (pos_ >= n_) return false;
+    size_t key_begin = pos_;
+    if (!first_) key_begin += (p_[pos_] == ' ') ? 1 : 3;
+    first_ = false;
+    const size_t end = FindSeparator(p_, SkipSeparators(p_, key_begin, n_), n_);
+    *key = std::string_view(p_ + key_begin, end - key_begin);
+    pos_ = end;
+    return true;
+  }
+
+ private:
+  const char* p_;
+  size_t n_;
+  size_t pos_ = 0;
+  bool first_ = true;
+};
+
+template <typename Fn>
+void ForEachSegment(std::string_view text, Fn&& fn) {
+  Segmenter seg(text);
+  std::string_view key;
+  while (seg.Next(&key)) fn(key);
+}
+
+// The library's normalized form of one segment key: "▁" + key with ' ' ->
+// "▁" and each byte that does not start a valid character (sentencepiece's
+// DecodeUTF8 rules) -> U+FFFD. Appends to *out.
+void NormalizeSegmentKey(std::string_view key, std::string* out);
+
+// 64-bit hash of a short byte string (wyhash-style mixing).
+uint64_t HashBytes(const char* p, size_t len);
+
+// ---------------------------------------------------------------------------
+// Native BPE: the library's bpe::Model::SampleEncode (alpha = 0) followed by
+// SentencePieceProcessor's id emission (byte fallback, runs of unknowns),
+// for models with only NORMAL, UNKNOWN, CONTROL and BYTE pieces.
+// ---------------------------------------------------------------------------
+
+class NativeBpe {
+ public:
+  struct Scratch;  // per-thread buffers, reused between calls
+  struct ScratchDeleter {
+    void operator()(Scratch* s) const;
+  };
+  using ScratchPtr = std::unique_ptr<Scratch, ScratchDeleter>;
+  static ScratchPtr NewScratch();
+
+  // Returns null with *why_not when the model has a feature this class does
+  // not model.
+  static std::unique_ptr<NativeBpe> Build(const SpmModelInfo& info, std::string* why_not);
+  ~NativeBpe();
+
+  // Appends the ids of `normalized` (valid UTF-8: the library's normalizer
+  // output) to *out.
+  void EncodeNormalized(std::string_view normalized, Scratch* scratch, std::vector<int32_t>* out) const;
+
+ private:
+  NativeBpe() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------
+// Bounded cache: segment key -> ids. Open addressing over (hash, arena
+// offset) slots; keys and ids live in one arena, so an entry costs no
+// allocation and a lookup none. Memory grows on demand up to `max_bytes`,
+// then the cache is cleared and refills with the current working set.
+// ---------------------------------------------------------------------------
+
+using CacheStats = TokenizerCacheStats;
+
+class SegmentCache {
+ public:
+  static constexpr size_t kMaxKeyBytes = 256;
+
+  explicit SegmentCache(size_t max_bytes);
+  ~SegmentCache();
+  SegmentCache(const SegmentCache&) = delete;
+  SegmentCache& operator=(const SegmentCache&) = delete;
+
+  // The cached ids of `key` (hash h = HashBytes(key)), or null.
+  const int32_t* Find(uint64_t h, std::string_view key, uint32_t* n_ids) const;
+  // Hints for a lookup of hash h soon: the slot, then (once the slot is
+  // likely in cache) the entry it points to.
+  void PrefetchSlot(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
+  void PrefetchEntry(uint64_t h) const {
+    const Slot& s = slots_[h & mask_];
+    if (s.hash == h) __builtin_prefetch(arena_.get() + s.off + 4 * static_cast<size_t>(s.n_ids));
+  }
+  // REQUIRES: key.size() <= kMaxKeyBytes, key not present, n_ids < 65536.
+  void Insert(uint64_t h, std::string_view key, const int32_t* ids, size_t n_ids);
+  void Clear();
+
+  CacheStats& stats() { return stats_; }
+  CacheStats Snapshot() const;
+
+ private:
+  struct Slot {
+    uint64_t hash;   // 0 = empty
+    uint32_t off;    // arena offset of the entry (ids, then key bytes)
+    uint16_t key_len;
+    uint16_t n_ids;
+  };
+  bool Grow(size_t need_arena);
+  void Rehash(size_t new_slots);
+
+  size_t max_bytes_;
+  std::unique_ptr<Slot[]> slots_;
+  size_t mask_ = 0;
+  size_t count_ = 0;
+  std::unique_ptr<char[]> arena_;
+  size_t arena_used_ = 0;
+  size_t arena_cap_ = 0;
+  CacheStats stats_;
+};
+
+}  // namespace lcde::fasttok
