@@ -417,6 +417,8 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   Progress progress(total);
   spdlog::info("building {} tokens ({} chunks of {}) from {} files with {} strategy into {}", total,
                total / seq, seq, files.size(), StrategyName(config.mixture.strategy), dir);
+  spdlog::info("tokenizer: {} ({}){}", config.tokenizer.model, tokenizer->encoder(),
+               tokenizer->encoder_note().empty() ? "" : ": " + tokenizer->encoder_note());
 
   Pipeline pipeline(config, options.threads, *tokenizer, inputs, order, sampler, start);
   pipeline.Start();
@@ -536,7 +538,8 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   m["tokenizer"] = {{"model", config.tokenizer.model}, {"sha256", tokenizer->sha256()},
                     {"vocab_size", tokenizer->vocab_size()}, {"bos_id", tokenizer->bos_id()},
                     {"eos_id", tokenizer->eos_id()}, {"add_bos", config.tokenizer.bos},
-                    {"add_eos", config.tokenizer.eos}, {"separator", config.tokenizer.separator}};
+                    {"add_eos", config.tokenizer.eos}, {"separator", config.tokenizer.separator},
+                    {"encoder", tokenizer->encoder()}};
   m["dtype"] = dtype == TokenDtype::kUint16 ? "uint16" : "int32";
   m["dtype_code"] = static_cast<int>(dtype);
   m["sequence_length"] = seq;
