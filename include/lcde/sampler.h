@@ -86,7 +86,7 @@ class Sampler {
   int BudgetIndex(uint32_t source) const;
   void RecountOpenBudgets();
 
-  const MixtureConfig& config_;
+  const MixtureConfig config_;  // a copy: callers may pass a temporary
   uint64_t seed_;
   uint64_t total_budget_;
   uint64_t kept_tokens_ = 0;
