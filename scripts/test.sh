@@ -11,6 +11,7 @@
 # .ci/run calls this same script (the README's test command).
 #   BUILD_DIR         the normal build's dir (default build)
 #   ASAN_BUILD_DIR    the sanitized build's dir (default build-asan)
+#   FUZZ_BUILD_DIR    the fuzz targets' dir (default build-fuzz)
 #   FUZZ_SECONDS      fuzzing time per target (default 45; 0 = replays only)
 #   LCDE_TEST_STAGES  stages to run (default "build asan fuzz"), for quick local runs
 set -uo pipefail
@@ -19,6 +20,7 @@ start=$SECONDS
 stages=${LCDE_TEST_STAGES:-build asan fuzz}
 BUILD_DIR=${BUILD_DIR:-build}
 ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -78,18 +80,24 @@ fi
 if has_stage fuzz; then
   t0=$SECONDS
   echo "===== fuzz: scripts/fuzz.sh $FUZZ_SECONDS"
-  if ! command -v clang++-14 >/dev/null && ! command -v clang++ >/dev/null; then
+  # libFuzzer needs clang and its runtime (Debian: clang-14, libclang-rt-14-dev).
+  missing=()
+  for p in clang-14 libclang-rt-14-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ -z "${CXX_FUZZ:-}" ] && [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}" >&2
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO=sudo
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      $SUDO apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev
+      $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
   log=$(mktemp)
-  scripts/fuzz.sh "$FUZZ_SECONDS" 2>&1 | tee "$log"
+  BUILD_DIR=$FUZZ_BUILD_DIR scripts/fuzz.sh "$FUZZ_SECONDS" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   detail=$(sed -n '/^== fuzz summary/,$p' "$log" | sed -n 's/^  //p')
   rm -f "$log"
-  record fuzz build-fuzz "$([ "$rc" -eq 0 ] && echo ok || echo FAILED)" $((SECONDS - t0)) \
+  record fuzz "$FUZZ_BUILD_DIR" "$([ "$rc" -eq 0 ] && echo ok || echo FAILED)" $((SECONDS - t0)) \
     "${detail:-fuzz.sh failed before fuzzing}"
 fi
 
