@@ -81,7 +81,7 @@ done
 
 # 2. Fuzz each target for $seconds, from a scratch copy of the seeds.
 scratch=""
-cleanup() { [ -n "$scratch" ] && rm -rf "$scratch"; }
+cleanup() { if [ -n "$scratch" ]; then rm -rf "$scratch"; fi; }  # must not fail: it would set the exit status
 trap cleanup EXIT
 if [ "$seconds" -gt 0 ]; then
   scratch=$(mktemp -d "${TMPDIR:-/tmp}/lcde-fuzz.XXXXXX")
