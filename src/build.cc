@@ -104,27 +104,6 @@ json ConfigJson(const Config& c) {
   return j;
 }
 
-json ShardJson(const ShardInfo& s) {
-  return {{"name", s.name}, {"chunks", s.chunks}, {"tokens", s.tokens}, {"segments", s.segments},
-          {"bin_bytes", s.bin_bytes}, {"idx_bytes", s.idx_bytes}, {"seg_bytes", s.seg_bytes},
-          {"bin_sha256", s.bin_sha256}, {"idx_sha256", s.idx_sha256}, {"seg_sha256", s.seg_sha256}};
-}
-
-ShardInfo ShardFromJson(const json& j) {
-  ShardInfo s;
-  s.name = j.at("name");
-  s.chunks = j.at("chunks");
-  s.tokens = j.at("tokens");
-  s.segments = j.at("segments");
-  s.bin_bytes = j.at("bin_bytes");
-  s.idx_bytes = j.at("idx_bytes");
-  s.seg_bytes = j.at("seg_bytes");
-  s.bin_sha256 = j.at("bin_sha256");
-  s.idx_sha256 = j.at("idx_sha256");
-  s.seg_sha256 = j.at("seg_sha256");
-  return s;
-}
-
 // Everything the consuming thread has counted, as of the last entry it took.
 // Saved in each checkpoint; restored by --resume.
 struct BuildState {
@@ -346,7 +325,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     std::vector<ShardInfo> shards;
     std::vector<std::string> keep = {kCheckpointName, "validation"};
     for (const auto& s : cp.at("shards")) {
-      ShardInfo info = ShardFromJson(s);
+      ShardInfo info = ShardInfoFromJson(s);
       for (const char* ext : {".bin", ".idx", ".seg"}) {
         fs::path p = fs::path(dir) / (info.name + ext);
         std::error_code ec;
@@ -381,7 +360,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   // counted so far says how to go on from exactly here.
   writer.set_on_shard_done([&](const ShardInfo&) -> Status {
     json shards = json::array();
-    for (const auto& s : writer.shards()) shards.push_back(ShardJson(s));
+    for (const auto& s : writer.shards()) shards.push_back(ShardInfoToJson(s));
     uint64_t chunks = 0, tokens = 0;
     for (const auto& s : writer.shards()) {
       chunks += s.chunks;
@@ -593,7 +572,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   }
   m["inputs"] = input_table;
   json shards = json::array();
-  for (const auto& s : writer.shards()) shards.push_back(ShardJson(s));
+  for (const auto& s : writer.shards()) shards.push_back(ShardInfoToJson(s));
   m["shards"] = shards;
   json by_reason = json::object();
   for (size_t i = 0; i < state.rejects.counts.size(); ++i) {

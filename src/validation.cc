@@ -151,9 +151,7 @@ Result<std::vector<uint64_t>> BuildValidation(const ValidationPlan& plan) {
     json shards = json::array();
     uint64_t chunks = 0, tokens = 0;
     for (const auto& sh : s.writer->shards()) {
-      shards.push_back({{"name", sh.name}, {"chunks", sh.chunks}, {"tokens", sh.tokens}, {"segments", sh.segments},
-                        {"bin_bytes", sh.bin_bytes}, {"idx_bytes", sh.idx_bytes}, {"seg_bytes", sh.seg_bytes},
-                        {"bin_sha256", sh.bin_sha256}, {"idx_sha256", sh.idx_sha256}, {"seg_sha256", sh.seg_sha256}});
+      shards.push_back(ShardInfoToJson(sh));
       chunks += sh.chunks;
       tokens += sh.tokens;
     }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "lcde/shard_writer.h"
 #include "lcde/status.h"
 
 namespace lcde {
@@ -15,6 +16,10 @@ inline constexpr const char* kManifestName = "manifest.json";
 // Reads DIR/manifest.json. Fails with kNotFound when absent, kCorruption when
 // it does not parse or its format_version is newer than this lcde reads.
 Result<nlohmann::json> ReadManifest(const std::string& dir);
+
+// A shard's entry in the manifest's `shards` table, and back.
+nlohmann::json ShardInfoToJson(const ShardInfo& shard);
+ShardInfo ShardInfoFromJson(const nlohmann::json& entry);
 
 // Writes DIR/manifest.json atomically (temporary file, fsync, rename).
 Status WriteManifest(const std::string& dir, const nlohmann::json& manifest);
