@@ -226,12 +226,9 @@ Result<std::vector<Segment>> ReadChunkSegments(const std::string& path, uint32_t
   LCDE_RETURN_IF_ERROR(f.Open(path));
   char header[kSegHeaderBytes];
   LCDE_RETURN_IF_ERROR(f.ReadAt(0, header, sizeof(header)));
-  if (std::memcmp(header, kSegMagic, sizeof(kSegMagic)) != 0) {
-    return Status::Corruption(path + ": not an lcde segment file (bad magic)");
-  }
-  uint32_t version, record;
-  std::memcpy(&version, header + 8, 4);
-  std::memcpy(&record, header + 12, 4);
+  auto h = DecodeSegHeader(std::string_view(header, sizeof(header)), path);
+  if (!h.ok()) return h.status();
+  const uint32_t version = h->version, record = h->record_size;
   if (version < 1 || record < sizeof(Segment) || (version == kSegVersion && record != sizeof(Segment))) {
     return Status::Corruption(path + ": segment version " + std::to_string(version) + " record size " +
                               std::to_string(record) + " not supported");

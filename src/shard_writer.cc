@@ -537,3 +537,17 @@ std::string Sha256Hex(std::string_view bytes) {
 }
 
 }  // namespace lcde
+
+namespace lcde {
+
+Result<SegHeader> DecodeSegHeader(std::string_view header, const std::string& path) {
+  if (header.size() < kSegHeaderBytes || std::memcmp(header.data(), kSegMagic, sizeof(kSegMagic)) != 0) {
+    return Status::Corruption(path + ": not an lcde segment file (bad magic)");
+  }
+  SegHeader h;
+  std::memcpy(&h.version, header.data() + 8, 4);
+  std::memcpy(&h.record_size, header.data() + 12, 4);
+  return h;
+}
+
+}  // namespace lcde

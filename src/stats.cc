@@ -76,16 +76,12 @@ Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& 
     std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
     if (!f) return Status::NotFound(path + ": " + std::strerror(errno));
     char header[kSegHeaderBytes];
-    if (std::fread(header, 1, sizeof(header), f.get()) != sizeof(header) ||
-        std::memcmp(header, kSegMagic, sizeof(kSegMagic)) != 0) {
-      return Status::Corruption(path + ": not an lcde segment file (bad magic)");
-    }
-    uint32_t version, record;
-    std::memcpy(&version, header + 8, 4);
-    std::memcpy(&record, header + 12, 4);
-    if (version != kSegVersion || record != sizeof(Segment)) {
-      return Status::Corruption(path + ": segment version " + std::to_string(version) +
-                                " record size " + std::to_string(record) + " not supported");
+    size_t got = std::fread(header, 1, sizeof(header), f.get());
+    auto h = DecodeSegHeader(std::string_view(header, got), path);
+    if (!h.ok()) return h.status();
+    if (h->version != kSegVersion || h->record_size != sizeof(Segment)) {
+      return Status::Corruption(path + ": segment version " + std::to_string(h->version) +
+                                " record size " + std::to_string(h->record_size) + " not supported");
     }
     uint64_t shard_chunks = GetU64(shard, "chunks");
     size_t first = segs_per_chunk.size();

@@ -165,11 +165,12 @@ class Verifier {
 
   void Segments(const std::string& name, const std::string& b, const std::vector<uint64_t>& lengths, uint64_t expect) {
     std::string file = name + ".seg";
-    if (b.size() < kSegHeaderBytes || std::memcmp(b.data(), kSegMagic, 8) != 0) {
-      Defect(file + ": not an lcde segment file (bad magic)");
+    auto h = DecodeSegHeader(b, file);
+    if (!h.ok()) {
+      Defect(h.status().message());
       return;
     }
-    if (Get<uint32_t>(b, 8) != kSegVersion || Get<uint32_t>(b, 12) != sizeof(Segment)) {
+    if (h->version != kSegVersion || h->record_size != sizeof(Segment)) {
       Defect(file + ": unsupported version or record size");
       return;
     }

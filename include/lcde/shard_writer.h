@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lcde/status.h"
@@ -40,6 +41,15 @@ static_assert(sizeof(Segment) == 40, "Segment is an on-disk record");
 inline constexpr char kSegMagic[8] = {'L', 'C', 'D', 'E', 'S', 'E', 'G', '\0'};
 inline constexpr uint32_t kSegVersion = 1;
 inline constexpr size_t kSegHeaderBytes = 16;  // magic, u32 version, u32 record size
+
+// The fields of a .seg header. Readers decide which versions they accept.
+struct SegHeader {
+  uint32_t version = 0;
+  uint32_t record_size = 0;
+};
+// Decodes the first kSegHeaderBytes of a .seg file; kCorruption naming
+// `path` when they are short or do not start with kSegMagic.
+Result<SegHeader> DecodeSegHeader(std::string_view header, const std::string& path);
 
 struct ShardInfo {
   std::string name;            // e.g. "part-00000"
