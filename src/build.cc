@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "lcde/pipeline.h"
 #include "lcde/progress.h"
 #include "lcde/reader.h"
+#include "lcde/repeat_queue.h"
 #include "lcde/sampler.h"
 #include "lcde/stats.h"
 #include "lcde/tokenizer.h"
@@ -32,7 +34,7 @@ std::atomic<int> g_signal{0};
 extern "C" void OnInterrupt(int sig) { g_signal.store(sig); }
 
 bool IsDatasetFile(const std::string& name) {
-  return name == kManifestName || name == kCheckpointName ||
+  return name == kManifestName || name == kCheckpointName || name == kCheckpointRepeatsName ||
          (name.starts_with("part-") &&
           (name.ends_with(".bin") || name.ends_with(".idx") || name.ends_with(".seg")));
 }
@@ -96,6 +98,10 @@ json ConfigJson(const Config& c) {
                   {"short_keep_ratio", c.mixture.short_keep_ratio},
                  {"long_token_fraction", c.mixture.long_token_fraction},
                   {"unknown_sources", c.mixture.unknown_sources}};
+  if (c.mixture.max_repeats > 1) {
+    j["mixture"]["max_repeats"] = c.mixture.max_repeats;
+    j["mixture"]["repeat_threshold"] = c.mixture.repeat_threshold;
+  }
   // output.dir is left out: a dataset may move, and its bytes must not depend on where it was built.
   j["validation"] = {{"tokens_per_source", c.validation.tokens_per_source}};
   j["output"] = {{"sequence_length", c.output.sequence_length},
@@ -188,7 +194,7 @@ json SourceCountsJson(const Sampler& sampler) {
     a.push_back({{"name", sampler.source_names()[i]}, {"seen", c.seen}, {"kept", c.kept},
                  {"kept_tokens", c.kept_tokens}, {"kept_long_tokens", c.kept_long_tokens},
                  {"dropped_short", c.dropped_short}, {"dropped_budget", c.dropped_budget},
-                 {"truncated", c.truncated}});
+                 {"truncated", c.truncated}, {"repeated", c.repeated}, {"repeated_tokens", c.repeated_tokens}});
   }
   return a;
 }
@@ -206,6 +212,8 @@ void RestoreSampler(const json& a, Sampler* sampler) {
     c.dropped_short = s.at("dropped_short");
     c.dropped_budget = s.at("dropped_budget");
     c.truncated = s.at("truncated");
+    c.repeated = s.value("repeated", uint64_t{0});
+    c.repeated_tokens = s.value("repeated_tokens", uint64_t{0});
     counts.push_back(c);
   }
   sampler->Restore(names, counts);
@@ -215,6 +223,31 @@ std::string Fingerprint(const Config& config, const Tokenizer& tokenizer, const 
   json j = {{"config", ConfigJson(config)}, {"tokenizer_sha256", tokenizer.sha256()},
             {"inputs", files}, {"lcde_version", kVersion}, {"format_version", kFormatVersion}};
   return Sha256Hex(j.dump());
+}
+
+// The repeat queue of a checkpoint: its tokens in checkpoint.repeats, the
+// rest (and the tokens file's checksum) in the returned JSON.
+Result<json> SaveRepeats(const std::string& dir, const RepeatQueue& repeats, uint64_t in_flight_emitted) {
+  std::vector<int32_t> tokens;
+  json j = repeats.Save(in_flight_emitted, &tokens);
+  std::string_view bytes(reinterpret_cast<const char*>(tokens.data()), tokens.size() * sizeof(int32_t));
+  j["tokens_sha256"] = Sha256Hex(bytes);
+  LCDE_RETURN_IF_ERROR(WriteFileAtomically((fs::path(dir) / kCheckpointRepeatsName).string(), bytes));
+  return j;
+}
+
+Status RestoreRepeats(const std::string& dir, const json& saved, RepeatQueue* repeats) {
+  std::string path = (fs::path(dir) / kCheckpointRepeatsName).string();
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Status::IOError("cannot resume: cannot read " + path);
+  if (Sha256Hex(bytes) != saved.value("tokens_sha256", "") || bytes.size() % sizeof(int32_t) != 0) {
+    return Status::Corruption("cannot resume: " + path + " is missing or not what the checkpoint records");
+  }
+  std::vector<int32_t> tokens(bytes.size() / sizeof(int32_t));
+  std::memcpy(tokens.data(), bytes.data(), bytes.size());
+  Status s = repeats->Restore(saved, tokens);
+  return s.ok() ? s : Status::Corruption("cannot resume: " + path + ": " + s.message());
 }
 
 std::string Describe(RejectReason reason, const RejectExample& e) {
@@ -301,6 +334,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   TokenDtype dtype = DtypeForVocab(tokenizer->vocab_size());
   DatasetWriter writer(dir, dtype, config.output.chunks_per_shard);
   Packer packer(seq, &writer);
+  RepeatQueue repeats(seq);
   BuildState state(files.size());
   ReadStart start;
   bool resuming = false;
@@ -323,7 +357,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                                    "list or lcde version; pass --force to start over");
     }
     std::vector<ShardInfo> shards;
-    std::vector<std::string> keep = {kCheckpointName, "validation"};
+    std::vector<std::string> keep = {kCheckpointName, kCheckpointRepeatsName, "validation"};
     for (const auto& s : cp.at("shards")) {
       ShardInfo info = ShardInfoFromJson(s);
       for (const char* ext : {".bin", ".idx", ".seg"}) {
@@ -341,6 +375,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     }
     // Shards finished after the checkpoint, debris, an old manifest: rebuilt identically.
     LCDE_RETURN_IF_ERROR(PrepareOutputDir(dir, true, keep));
+    if (cp.contains("repeats")) LCDE_RETURN_IF_ERROR(RestoreRepeats(dir, cp.at("repeats"), &repeats));
     state.FromJson(cp.at("state"));
     RestoreSampler(cp.at("sources"), &sampler);
     packer.Restore(cp.at("chunks_written"), cp.at("tokens_written"));
@@ -367,11 +402,22 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
       tokens += s.tokens;
     }
     BuildState snapshot = state;
-    snapshot.pos_emitted = packer.current_document_emitted();
+    // While a repeated copy is being appended, the last document read is complete.
+    snapshot.pos_emitted = repeats.in_flight() ? state.pos_take : packer.current_document_emitted();
     json cp = {{"format_version", kFormatVersion}, {"fingerprint", fingerprint}, {"shards", shards},
                {"chunks_written", chunks}, {"tokens_written", tokens},
                {"sources", SourceCountsJson(sampler)}, {"state", snapshot.ToJson()}};
-    return WriteFileAtomically((fs::path(dir) / kCheckpointName).string(), cp.dump() + "\n");
+    if (!repeats.empty()) {
+      auto saved = SaveRepeats(dir, repeats, packer.current_document_emitted());
+      if (!saved.ok()) return saved.status();
+      cp["repeats"] = std::move(saved.value());
+    }
+    LCDE_RETURN_IF_ERROR(WriteFileAtomically((fs::path(dir) / kCheckpointName).string(), cp.dump() + "\n"));
+    if (options.stop_after_shards > 0 && writer.shards().size() == options.stop_after_shards) {
+      g_signal.store(SIGTERM);
+      return Status::Interrupted("stopped after " + std::to_string(options.stop_after_shards) + " shards (--stop-after-shards)");
+    }
+    return Status::Ok();
   });
 
   std::vector<uint64_t> held_out;
@@ -444,6 +490,8 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
           status = packer.Add(source, e.Id(), e.token_count, toks.first(state.pos_take), state.pos_emitted);
           if (!status.ok()) break;
         }
+        status = repeats.EmitDue(&packer);
+        if (!status.ok()) break;
         if (sampler.Done()) break;
         continue;
       }
@@ -453,7 +501,8 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
         continue;
       }
       uint64_t take = 0;
-      auto d = sampler.Offer(source, e.Id(), e.token_count, !e.tokenize, &take);
+      Copies copies;
+      auto d = sampler.Offer(source, e.Id(), e.token_count, !e.tokenize, &take, &copies);
       if (d == Sampler::Decision::kKeep) {
         if (!e.tokenize) {
           status = Status::Corruption("internal: a document kept without tokens");
@@ -467,7 +516,12 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
         state.pos_source = source;
         state.pos_take = take;
         state.pos_tokens = e.token_count;
+        if (copies.count > 0) {
+          // Scheduled first: a checkpoint taken inside the Add below must know them.
+          repeats.Schedule(source, e.Id(), toks, copies.count, copies.last_tokens, packer.stream_tokens() + take);
+        }
         status = packer.Add(source, e.Id(), e.token_count, toks.first(take));
+        if (status.ok()) status = repeats.EmitDue(&packer);
         if (!status.ok()) break;
         if (sampler.SourceFull(source) && sampler.HasWeight(source)) pipeline.MarkSourceFull(source);
         if (sampler.Done()) break;
@@ -489,6 +543,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   if (status.ok() && expect_resume_doc) {
     status = Status::Corruption("cannot resume: the input ended before the checkpoint's position");
   }
+  if (status.ok()) status = repeats.EmitAll(&packer);
   if (status.ok()) status = packer.Finish(config.output.keep_partial_chunk);
   if (status.ok()) status = writer.Finish();
   if (!status.ok()) {
@@ -496,8 +551,10 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     writer.Abandon();
     if (options.progress) progress.Finish(packer.tokens_written(), state.bytes());
     if (!writer.shards().empty()) {
+      uint64_t done = 0;
+      for (const auto& sh : writer.shards()) done += sh.chunks;
       spdlog::warn("{} of {} chunks are complete in {} shards; `lcde build --resume` continues from there",
-                   packer.chunks_written(), total / seq, writer.shards().size());
+                   done, total / seq, writer.shards().size());
     }
     return status;
   }
@@ -547,6 +604,10 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     per_source[name] = {{"seen", c.seen}, {"kept", c.kept}, {"kept_tokens", c.kept_tokens},
                         {"dropped_short", c.dropped_short}, {"dropped_budget", c.dropped_budget},
                         {"truncated", c.truncated}};
+    if (config.mixture.max_repeats > 1) {
+      per_source[name]["repeated"] = c.repeated;
+      per_source[name]["repeated_tokens"] = c.repeated_tokens;
+    }
     if (config.mixture.strategy != Strategy::kGlobal && sampler.HasWeight(i) && c.kept_tokens < c.budget_tokens) {
       // Documents of unknown sources that share this budget count towards it.
       uint64_t used = 0;
@@ -592,6 +653,20 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                    {"tail_tokens_dropped", packer.dropped_tail_tokens()}, {"shortfall", shortfall},
                    {"per_source", per_source}, {"long_token_fraction", long_fraction},
                    {"held_out_validation", state.held_out}};
+  if (config.mixture.max_repeats > 1) {
+    uint64_t copies = 0, copy_tokens = 0, early_copies = repeats.early_copies();
+    for (uint32_t i = 0; i < sampler.source_names().size(); ++i) {
+      copies += sampler.counts(i).repeated;
+      copy_tokens += sampler.counts(i).repeated_tokens;
+    }
+    // early: copies appended at the end of the stream closer than one sequence to an earlier appearance.
+    m["sampling"]["repeats"] = {{"copies", copies}, {"tokens", copy_tokens}, {"early", early_copies}};
+    if (early_copies > 0) {
+      spdlog::info("{} repeated copies were still pending when the stream ended and were appended there, "
+                   "closer than one sequence to an earlier appearance",
+                   early_copies);
+    }
+  }
   if (config.validation.tokens_per_source > 0) {
     m["validation"] = {{"short", "validation/short"}, {"long", "validation/long"},
                        {"held_out_documents", held_out.size()}, {"tokens_per_source", config.validation.tokens_per_source}};
@@ -604,6 +679,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   // The dataset is complete; the checkpoint has nothing left to say.
   std::error_code ec;
   fs::remove(fs::path(dir) / kCheckpointName, ec);
+  fs::remove(fs::path(dir) / kCheckpointRepeatsName, ec);
   times.Add("stats + manifest", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_manifest).count());
 
   if (state.rejects.total() > 0) {

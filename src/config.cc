@@ -449,6 +449,22 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
       LCDE_RETURN_IF_ERROR(add("*", f));
     }
   }
+  uint64_t max_repeats = c.mixture.max_repeats;
+  LCDE_RETURN_IF_ERROR(mix.Count("max_repeats", false, &max_repeats));
+  if (max_repeats < 1 || max_repeats > 1000) return Status::InvalidConfig("mixture.max_repeats: must be in [1, 1000]");
+  c.mixture.max_repeats = static_cast<uint32_t>(max_repeats);
+  LCDE_RETURN_IF_ERROR(mix.Count("repeat_threshold", false, &c.mixture.repeat_threshold));
+  if (c.mixture.max_repeats > 1) {
+    if (c.mixture.strategy == Strategy::kNone) {
+      return Status::InvalidConfig("mixture.max_repeats: strategy none keeps every document's share; repetition "
+                                   "needs global, per_source or upsample_sources");
+    }
+    if (c.mixture.repeat_threshold < c.mixture.length_threshold) {
+      return Status::InvalidConfig("mixture.repeat_threshold (" + std::to_string(c.mixture.repeat_threshold) +
+                                   ") must be >= mixture.length_threshold (" +
+                                   std::to_string(c.mixture.length_threshold) + ")");
+    }
+  }
   LCDE_RETURN_IF_ERROR(mix.String("unknown_sources", &c.mixture.unknown_sources));
   if (c.mixture.unknown_sources != "drop" && !c.mixture.weights.count(c.mixture.unknown_sources)) {
     return Status::InvalidConfig("mixture.unknown_sources: '" + c.mixture.unknown_sources +
@@ -552,6 +568,10 @@ std::string Config::ToYaml() const {
       for (const auto& [name, f] : mixture.long_token_fraction) e << YAML::Key << name << YAML::Value << f;
       e << YAML::EndMap;
     }
+  }
+  if (mixture.max_repeats > 1) {
+    e << YAML::Key << "max_repeats" << YAML::Value << mixture.max_repeats;
+    e << YAML::Key << "repeat_threshold" << YAML::Value << mixture.repeat_threshold;
   }
   e << YAML::EndMap;
   e << YAML::Key << "output" << YAML::Value << YAML::BeginMap;

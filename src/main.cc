@@ -238,6 +238,9 @@ int main(int argc, char** argv) {
          build_num_tasks = c->add_option("--num-tasks", build.options.num_tasks,
                                          "Tasks in the job array (default: $SLURM_ARRAY_TASK_COUNT)");
          c->add_flag("--stats", build.options.print_stages, "Print the time spent per stage");
+         c->add_option("--stop-after-shards", build.options.stop_after_shards,
+                       "Testing: stop as if interrupted after N shards' checkpoint")
+             ->group("");
        },
        [&] {
          ApplySlurmDefaults(&build, build_task_index->count() > 0, build_num_tasks->count() > 0);

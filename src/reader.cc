@@ -486,8 +486,8 @@ class JsonlReader final : public DocumentReader {
   std::string path_;
   uint32_t file_index_;
   std::string text_key_;
-  std::string source_prefix_, fixed_source_, source_name_;
   std::vector<std::string> source_path_;
+  std::string source_prefix_, fixed_source_, source_name_;
   std::unique_ptr<ByteSource> source_;
 
   size_t capacity_;

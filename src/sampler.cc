@@ -142,8 +142,13 @@ double Sampler::target_share(uint32_t source) const {
   return source < weighted_ ? shares_[source] : 0.0;
 }
 
+bool Sampler::Repeats(uint32_t source, uint64_t tokens) const {
+  return config_.max_repeats > 1 && tokens >= config_.repeat_threshold && SubjectToKeepRatio(source);
+}
+
 Sampler::Decision Sampler::Offer(uint32_t source, uint64_t document_id, uint64_t tokens,
-                                 bool known_short, uint64_t* keep_tokens) {
+                                 bool known_short, uint64_t* keep_tokens, Copies* copies) {
+  if (copies) *copies = Copies{};
   SourceCounts& c = counts_[source];
   c.seen++;
   int b = BudgetIndex(source);
@@ -172,6 +177,15 @@ Sampler::Decision Sampler::Offer(uint32_t source, uint64_t document_id, uint64_t
   }
   uint64_t take = std::min(tokens, room);
   if (take < tokens) c.truncated++;
+  if (copies && take == tokens && room > take && !known_short && Repeats(source, tokens)) {
+    // The copies share the document's room: as many whole ones as fit, the last cut.
+    uint64_t extra = std::min(room - take, (config_.max_repeats - 1) * tokens);
+    copies->count = static_cast<uint32_t>((extra + tokens - 1) / tokens);
+    copies->last_tokens = extra - (copies->count - 1) * tokens;
+    c.repeated += copies->count;
+    c.repeated_tokens += extra;
+    take += extra;  // charged below with the first appearance
+  }
   c.kept++;
   c.kept_tokens += take;
   kept_tokens_ += take;
@@ -181,7 +195,7 @@ Sampler::Decision Sampler::Offer(uint32_t source, uint64_t document_id, uint64_t
     used_long_[bi] += take;
   }
   if (used_[bi] >= budget_[bi]) open_budgets_--;
-  *keep_tokens = take;
+  *keep_tokens = copies ? take - copies->total_tokens(tokens) : take;
   return Decision::kKeep;
 }
 

@@ -228,13 +228,19 @@ std::string FormatPlan(const Config& config, const ScanResult& sample) {
   for (uint32_t i = 0; i < sampler.source_names().size(); ++i) {
     const std::string& name = sampler.source_names()[i];
     auto it = sample.sources.find(name);
-    double available = 0, long_share = 0;
+    double available = 0, long_share = 0, repeat_share = 0;
     if (it != sample.sources.end() && it->second.tokens > 0) {
       available = static_cast<double>(it->second.tokens) * scale;
       long_share = static_cast<double>(it->second.long_tokens) / static_cast<double>(it->second.tokens);
+      uint64_t repeat_tokens = 0;
+      for (uint32_t n : it->second.lengths) repeat_tokens += n >= config.mixture.repeat_threshold ? n : 0;
+      repeat_share = static_cast<double>(repeat_tokens) / static_cast<double>(it->second.tokens);
     }
-    // Of each input token of this source, the share the recipe keeps.
+    // Of each input token of this source, the stream tokens the recipe makes.
     double keep = sampler.SubjectToKeepRatio(i) ? long_share + config.mixture.short_keep_ratio * (1 - long_share) : 1.0;
+    if (config.mixture.max_repeats > 1 && sampler.SubjectToKeepRatio(i)) {
+      keep += (config.mixture.max_repeats - 1) * repeat_share;
+    }
     uint64_t budget = config.mixture.strategy == Strategy::kGlobal
                           ? static_cast<uint64_t>(sampler.target_share(i) * static_cast<double>(total))
                           : sampler.counts(i).budget_tokens;
@@ -250,7 +256,9 @@ std::string FormatPlan(const Config& config, const ScanResult& sample) {
   if (config.mixture.strategy == Strategy::kGlobal) {
     out += "\nstrategy global: one budget; the per-source rows show the weights, which the build does not enforce\n";
   }
-  out += "\ninput needed = budget / (long share + short_keep_ratio x short share) for upsampled sources;\n"
+  out += "\ninput needed = budget / (long share + short_keep_ratio x short share";
+  if (config.mixture.max_repeats > 1) out += " + (max_repeats - 1) x share over repeat_threshold";
+  out += ") for upsampled sources;\n"
          "SHORT = the input holds less than the plan needs for that source.\n";
   return out;
 }

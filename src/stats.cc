@@ -212,6 +212,11 @@ std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) 
         WithThousands(GetU64(s, "dropped_budget")).c_str(),
         WithThousands(GetU64(s, "dropped_unknown_source")).c_str(),
         WithThousands(GetU64(s, "truncated")).c_str());
+    if (s.contains("repeats")) {
+      add("repeats: %s copies of long documents, %s tokens, %s appended early at the end\n",
+          WithThousands(GetU64(s["repeats"], "copies")).c_str(), WithThousands(GetU64(s["repeats"], "tokens")).c_str(),
+          WithThousands(GetU64(s["repeats"], "early")).c_str());
+    }
     add("tail: %s tokens dropped (partial last chunk)\n", WithThousands(GetU64(s, "tail_tokens_dropped")).c_str());
     if (s.contains("shortfall") && !s["shortfall"].empty()) {
       for (const auto& [name, v] : s["shortfall"].items()) {

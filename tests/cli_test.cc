@@ -334,5 +334,36 @@ TEST_F(CliTest, SeparatorTokenEndsEveryDocumentAndMillionTokenChunksWork) {
   EXPECT_NE(bad.stderr_text.find("tokenizer.separator"), std::string::npos);
 }
 
+// Each shipped single-input config, pointed at the sample corpus and scaled
+// down, builds a dataset that verifies and meets its budgets.
+TEST_F(CliTest, ShippedConfigsBuildOnTheSampleCorpus) {
+  int built = 0;
+  for (const auto& e : fs::directory_iterator(testing::SourceDir() / "configs")) {
+    std::string name = e.path().stem();
+    if (e.path().extension() != ".yaml" || name == "groups-7-2-1") continue;  // groups: groups_test
+    std::string out = dir_->Join("shipped-" + name);
+    auto r = Lcde("build -q -c " + e.path().string() + " -o " + out + " --set 'input.paths=[" + corpus_ + "]'" +
+                  " --set tokenizer.model=" + testing::DemoModelPath() +
+                  " --set mixture.total_tokens=160K --set output.sequence_length=16K");
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.stderr_text;
+    auto v = Lcde("verify " + out);
+    EXPECT_EQ(v.exit_code, 0) << name << ": " << v.stdout_text;
+    auto m = ReadJson(out + "/manifest.json");
+    // A recipe the small corpus cannot feed (a 0.7 long fraction) says so.
+    const auto& shortfall = m["sampling"]["shortfall"];
+    if (!shortfall.empty()) {
+      for (const auto& [source, f] : shortfall.items()) EXPECT_GT(f["missing_tokens"].get<uint64_t>(), 0u) << name;
+    } else {
+      EXPECT_EQ(m["totals"]["tokens"].get<uint64_t>(), 160000u / 16384 * 16384) << name;
+      for (const auto& [source, st] : m["stats"]["sources"].items()) {
+        if (m["strategy"] == "global") break;  // global does not hold the weights
+        EXPECT_NEAR(st["share"].get<double>(), st["target_share"].get<double>(), 0.005) << name << " " << source;
+      }
+    }
+    built++;
+  }
+  EXPECT_GE(built, 7);
+}
+
 }  // namespace
 }  // namespace lcde

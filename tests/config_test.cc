@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "test_util.h"
+
 namespace lcde {
 namespace {
 
@@ -88,6 +92,9 @@ TEST(ConfigTest, ErrorsNameTheKey) {
       {"mixture.total_tokens=0", "mixture.total_tokens"},
       {"input.paths=[]", "input.paths"},
       {"mixture.weights={A: -1}", "mixture.weights.A"},
+      {"mixture.max_repeats=0", "mixture.max_repeats: must be in [1, 1000]"},
+      {"mixture.max_repeats=x", "mixture.max_repeats"},
+      {"mixture.repeat_threshold=-3", "mixture.repeat_threshold"},
   };
   for (const auto& c : cases) {
     auto r = Parse(kMinimal, {c.yaml_or_override});
@@ -118,12 +125,59 @@ TEST(ConfigTest, OverridesApplyBeforeValidation) {
   EXPECT_EQ(c->mixture.strategy, Strategy::kGlobal);
 }
 
+TEST(ConfigTest, MaxRepeatsNeedsAnUpsamplingStrategyAndAThresholdOverTheLengthThreshold) {
+  auto c = Parse(kMinimal, {"mixture.max_repeats=3"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mixture.max_repeats, 3u);
+  EXPECT_EQ(c->mixture.repeat_threshold, 8192u);  // UltraLong's 8K
+  EXPECT_NE(c->ToYaml().find("max_repeats: 3"), std::string::npos);
+  auto defaults = Parse(kMinimal);
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->mixture.max_repeats, 1u);
+  EXPECT_EQ(defaults->ToYaml().find("max_repeats"), std::string::npos);  // older configs' YAML unchanged
+
+  auto none = Parse(kMinimal, {"mixture.max_repeats=3", "mixture.strategy=none"});
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("mixture.max_repeats: strategy none"), std::string::npos);
+  auto low = Parse(kMinimal, {"mixture.max_repeats=2", "mixture.repeat_threshold=2048"});
+  ASSERT_FALSE(low.ok());
+  EXPECT_NE(low.status().message().find("mixture.repeat_threshold (2048) must be >= mixture.length_threshold (4096)"),
+            std::string::npos) << low.status().message();
+}
+
+// The configs users copy: each loads (its model path swapped for one that
+// exists here) and keeps the recipe its comments promise.
+TEST(ConfigTest, EveryShippedConfigLoads) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(testing::SourceDir() / "configs")) {
+    if (e.path().extension() != ".yaml") continue;
+    auto c = LoadConfig(e.path(), {"tokenizer.model=" + testing::DemoModelPath()});
+    ASSERT_TRUE(c.ok()) << e.path() << ": " << c.status().ToString();
+    n++;
+    std::string name = e.path().stem();
+    if (name == "ultralong-1m") {
+      EXPECT_EQ(c->output.sequence_length, 1u << 20);
+      EXPECT_EQ(c->mixture.max_repeats, 3u);
+      EXPECT_EQ(c->mixture.repeat_threshold, 8192u);
+      EXPECT_EQ(c->tokenizer.separator, 2);
+    } else if (name == "paper-per-source-5B") {
+      EXPECT_EQ(c->mixture.strategy, Strategy::kPerSource);
+      EXPECT_EQ(c->mixture.total_tokens, 5000000000u);
+      EXPECT_EQ(c->output.sequence_length, 81920u);
+    }
+  }
+  EXPECT_GE(n, 8);
+}
+
 TEST(ConfigTest, ToYamlRoundTrips) {
-  auto c = Parse(kMinimal, {"mixture.strategy=none", "seed=9"});
-  ASSERT_TRUE(c.ok());
-  auto again = ParseConfig(c->ToYaml(), "/elsewhere");
-  ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << c->ToYaml();
-  EXPECT_EQ(again->ToYaml(), c->ToYaml());
+  for (auto overrides : std::vector<std::vector<std::string>>{
+           {"mixture.strategy=none", "seed=9"}, {"mixture.max_repeats=4", "mixture.repeat_threshold=16K"}}) {
+    auto c = Parse(kMinimal, overrides);
+    ASSERT_TRUE(c.ok());
+    auto again = ParseConfig(c->ToYaml(), "/elsewhere");
+    ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << c->ToYaml();
+    EXPECT_EQ(again->ToYaml(), c->ToYaml());
+  }
 }
 
 }  // namespace

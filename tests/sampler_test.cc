@@ -55,6 +55,62 @@ TEST(SamplerTest, PerSourceKeepsLongAndSamplesShort) {
   EXPECT_EQ(s.counts(1).dropped_short, 20000u - kept);
 }
 
+TEST(SamplerTest, RepeatsLongDocumentsAndChargesTheCopiesToTheBudget) {
+  MixtureConfig m = TwoSources(Strategy::kPerSource);
+  m.max_repeats = 3;
+  m.repeat_threshold = 200;
+  Sampler s(m, 1, 4000);  // A: 3000, B: 1000
+  uint64_t take = 0;
+  Copies copies;
+  // Under the repeat threshold (but long): once.
+  ASSERT_EQ(s.Offer(0, 1, 150, false, &take, &copies), Sampler::Decision::kKeep);
+  EXPECT_EQ(take, 150u);
+  EXPECT_EQ(copies.count, 0u);
+  // At the threshold: the document and two copies.
+  ASSERT_EQ(s.Offer(0, 2, 1000, false, &take, &copies), Sampler::Decision::kKeep);
+  EXPECT_EQ(take, 1000u);
+  EXPECT_EQ(copies.count, 2u);
+  // 3000 - 150 - 1000 = 1850 left for copies: one whole, the second cut to 850.
+  EXPECT_EQ(copies.last_tokens, 850u);
+  EXPECT_EQ(copies.total_tokens(1000), 1850u);
+  EXPECT_EQ(s.counts(0).kept_tokens, 3000u);
+  EXPECT_EQ(s.counts(0).repeated, 2u);
+  EXPECT_EQ(s.counts(0).repeated_tokens, 1850u);
+  EXPECT_EQ(s.counts(0).kept_long_tokens, 150u + 1000u + 1850u);
+  EXPECT_EQ(s.counts(0).kept, 2u);
+  EXPECT_TRUE(s.SourceFull(0));
+  ASSERT_EQ(s.Offer(0, 4, 300, false, &take, &copies), Sampler::Decision::kDropBudget);
+  EXPECT_EQ(copies.count, 0u);
+  // A document cut to fit gets no copies.
+  ASSERT_EQ(s.Offer(1, 5, 700, false, &take, &copies), Sampler::Decision::kKeep);
+  EXPECT_EQ(copies.count, 1u);  // 700 + 300 of a copy
+  EXPECT_EQ(copies.last_tokens, 300u);
+  Sampler t(m, 1, 4000);
+  ASSERT_EQ(t.Offer(1, 6, 1500, false, &take, &copies), Sampler::Decision::kKeep);
+  EXPECT_EQ(take, 1000u);
+  EXPECT_EQ(copies.count, 0u);
+  EXPECT_EQ(t.counts(1).truncated, 1u);
+  EXPECT_EQ(t.counts(1).repeated, 0u);
+}
+
+TEST(SamplerTest, RepeatsFollowTheStrategysUpsamplingRule) {
+  MixtureConfig m = TwoSources(Strategy::kUpsampleSources);
+  m.upsample = {"B"};
+  m.max_repeats = 2;
+  m.repeat_threshold = 100;
+  Sampler s(m, 1, 1'000'000);
+  EXPECT_FALSE(s.Repeats(0, 500));
+  EXPECT_TRUE(s.Repeats(1, 500));
+  EXPECT_FALSE(s.Repeats(1, 99));
+  uint64_t take = 0;
+  Copies copies;
+  ASSERT_EQ(s.Offer(0, 1, 500, false, &take, &copies), Sampler::Decision::kKeep);
+  EXPECT_EQ(copies.count, 0u);
+  ASSERT_EQ(s.Offer(1, 2, 500, false, &take, &copies), Sampler::Decision::kKeep);
+  EXPECT_EQ(copies.count, 1u);
+  EXPECT_EQ(s.counts(1).kept_tokens, 1000u);
+}
+
 TEST(SamplerTest, DrawsDependOnSeedAndIdOnly) {
   MixtureConfig m = TwoSources(Strategy::kPerSource);
   Sampler a(m, 7, 1000), b(m, 7, 1000), c(m, 8, 1000);

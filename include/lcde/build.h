@@ -27,12 +27,19 @@ struct BuildOptions {
   // joins the parts.
   int task_index = 0;
   int num_tasks = 1;
+  // For tests (hidden --stop-after-shards): acts as if SIGTERM arrived right
+  // after the checkpoint of this many shards; 0 = never. Lets a test resume
+  // from every checkpoint of a build, deterministically.
+  uint64_t stop_after_shards = 0;
 };
 
 // "tasks/00002-of-00004": where task 2 of 4 writes, under output.dir.
 std::string TaskDirName(int task_index, int num_tasks);
 
 inline constexpr const char* kCheckpointName = "checkpoint.json";
+// Token ids of the documents whose repeated copies were still pending at the
+// checkpoint (int32 little-endian; checkpoint.json records their layout).
+inline constexpr const char* kCheckpointRepeatsName = "checkpoint.repeats";
 
 // Runs the build described by `config`. Progress goes to stderr; the
 // dataset's summary line to stdout.

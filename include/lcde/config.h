@@ -69,6 +69,14 @@ struct MixtureConfig {
   // would; a number for every such source, or a map source -> fraction.
   // Empty = off.
   std::map<std::string, double> long_token_fraction;
+  // UltraLong-style up-sampling by repetition: a document at or over
+  // repeat_threshold tokens, of a source the strategy upsamples, appears up
+  // to max_repeats times in the stream (the budget may cut the last copies).
+  // Copies are spaced at least one output.sequence_length apart, so no chunk
+  // holds two appearances of a document (except copies still pending when
+  // the input or the budget ends, appended then). 1 = no repetition.
+  uint32_t max_repeats = 1;
+  uint64_t repeat_threshold = 8192;  // tokens; must be >= length_threshold
 };
 
 struct OutputConfig {

@@ -41,6 +41,8 @@ class Packer {
   uint64_t chunks_written() const { return chunks_written_; }
   uint64_t tokens_written() const { return tokens_written_; }
   uint64_t dropped_tail_tokens() const { return dropped_tail_tokens_; }
+  // Tokens appended so far: written chunks plus the chunk being filled.
+  uint64_t stream_tokens() const { return tokens_written_ + chunk_.size(); }
   // Tokens of the document being added that are already in finished chunks
   // (what a checkpoint taken while a chunk is written must remember).
   uint64_t current_document_emitted() const { return current_emitted_; }

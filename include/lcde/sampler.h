@@ -31,6 +31,16 @@ struct SourceCounts {
   uint64_t dropped_budget = 0;  // arrived after the budget was full
   uint64_t truncated = 0;       // cut to fit the budget
   uint64_t budget_tokens = 0;   // target tokens (0 for sources without weight)
+  uint64_t repeated = 0;        // extra appearances of kept documents (mixture.max_repeats)
+  uint64_t repeated_tokens = 0;  // their tokens (also in kept_tokens and kept_long_tokens)
+};
+
+// Further appearances of a kept document (up-sampling by repetition): `count`
+// copies of the whole document, the last one cut to `last_tokens`.
+struct Copies {
+  uint32_t count = 0;
+  uint64_t last_tokens = 0;
+  uint64_t total_tokens(uint64_t doc_tokens) const { return count ? (count - 1) * doc_tokens + last_tokens : 0; }
 };
 
 class Sampler {
@@ -60,12 +70,17 @@ class Sampler {
   // The keep draw alone: true when a short document with this id survives.
   bool ShortDocumentSurvives(uint64_t document_id) const;
 
+  // Whether a kept document of this source with `tokens` tokens is repeated.
+  bool Repeats(uint32_t source, uint64_t tokens) const;
+
   // Decides for a document of `tokens` tokens (or, when known_short, a
   // document certainly under the threshold whose exact length is unknown).
   // On kKeep, *keep_tokens is how many of its leading tokens enter the stream
-  // (fewer than tokens when cut to fit).
+  // (fewer than tokens when cut to fit), and *copies how many more times it
+  // appears; the budget is charged for the copies now.
+  // REQUIRES: copies non-null when mixture.max_repeats > 1.
   Decision Offer(uint32_t source, uint64_t document_id, uint64_t tokens, bool known_short,
-                 uint64_t* keep_tokens);
+                 uint64_t* keep_tokens, Copies* copies = nullptr);
 
   // Every budget is full: reading further cannot change the output.
   bool Done() const { return open_budgets_ == 0; }

@@ -23,7 +23,7 @@ size_t LengthBucket(uint64_t doc_tokens);
 struct SourceStats {
   std::string name;
   uint64_t tokens = 0;
-  uint64_t documents = 0;    // documents whose first token is in the dataset
+  uint64_t documents = 0;    // document starts in the dataset (each copy of a repeated one counts)
   uint64_t long_tokens = 0;  // tokens of documents at or over the threshold
   std::array<uint64_t, kLengthBuckets> bucket_tokens{};  // by full document length
   double target_share = 0;
