@@ -34,7 +34,7 @@ std::atomic<int> g_signal{0};
 extern "C" void OnInterrupt(int sig) { g_signal.store(sig); }
 
 bool IsDatasetFile(const std::string& name) {
-  return name == kManifestName || name == kCheckpointName || name == kCheckpointRepeatsName ||
+  return name == kManifestName || name == kCheckpointName || name.starts_with(kCheckpointRepeatsPrefix) ||
          (name.starts_with("part-") &&
           (name.ends_with(".bin") || name.ends_with(".idx") || name.ends_with(".seg")));
 }
@@ -225,19 +225,19 @@ std::string Fingerprint(const Config& config, const Tokenizer& tokenizer, const 
   return Sha256Hex(j.dump());
 }
 
-// The repeat queue of a checkpoint: its tokens in checkpoint.repeats, the
-// rest (and the tokens file's checksum) in the returned JSON.
-Result<json> SaveRepeats(const std::string& dir, const RepeatQueue& repeats, uint64_t in_flight_emitted) {
-  std::vector<int32_t> tokens;
-  json j = repeats.Save(in_flight_emitted, &tokens);
-  std::string_view bytes(reinterpret_cast<const char*>(tokens.data()), tokens.size() * sizeof(int32_t));
-  j["tokens_sha256"] = Sha256Hex(bytes);
-  LCDE_RETURN_IF_ERROR(WriteFileAtomically((fs::path(dir) / kCheckpointRepeatsName).string(), bytes));
-  return j;
+// The file holding the token ids of a checkpoint's pending repeated copies.
+std::string RepeatsFileName(size_t shards) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "%s%05zu", kCheckpointRepeatsPrefix, shards);
+  return name;
 }
 
 Status RestoreRepeats(const std::string& dir, const json& saved, RepeatQueue* repeats) {
-  std::string path = (fs::path(dir) / kCheckpointRepeatsName).string();
+  std::string name = saved.value("file", "");
+  if (!name.starts_with(kCheckpointRepeatsPrefix) || name.find('/') != std::string::npos) {
+    return Status::Corruption("cannot resume: the checkpoint names no valid repeats file");
+  }
+  std::string path = (fs::path(dir) / name).string();
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) return Status::IOError("cannot resume: cannot read " + path);
@@ -357,7 +357,8 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                                    "list or lcde version; pass --force to start over");
     }
     std::vector<ShardInfo> shards;
-    std::vector<std::string> keep = {kCheckpointName, kCheckpointRepeatsName, "validation"};
+    std::vector<std::string> keep = {kCheckpointName, "validation"};
+    if (cp.contains("repeats")) keep.push_back(cp["repeats"].value("file", ""));
     for (const auto& s : cp.at("shards")) {
       ShardInfo info = ShardInfoFromJson(s);
       for (const char* ext : {".bin", ".idx", ".seg"}) {
@@ -391,33 +392,53 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     LCDE_RETURN_IF_ERROR(PrepareOutputDir(dir, options.force || options.resume));
   }
 
-  // A checkpoint after every shard: the shard is in place, and everything
-  // counted so far says how to go on from exactly here.
-  writer.set_on_shard_done([&](const ShardInfo&) -> Status {
-    json shards = json::array();
-    for (const auto& s : writer.shards()) shards.push_back(ShardInfoToJson(s));
-    uint64_t chunks = 0, tokens = 0;
-    for (const auto& s : writer.shards()) {
-      chunks += s.chunks;
-      tokens += s.tokens;
-    }
+  // A checkpoint after every shard. What it records is taken on this thread
+  // when the shard's last chunk leaves the packer (the stream stands exactly
+  // there); the writing thread saves it once the shard is in place.
+  std::string previous_repeats_file;  // touched by the writing thread only
+  writer.set_on_shard_end([&]() -> DatasetWriter::ShardDone {
     BuildState snapshot = state;
     // While a repeated copy is being appended, the last document read is complete.
     snapshot.pos_emitted = repeats.in_flight() ? state.pos_take : packer.current_document_emitted();
-    json cp = {{"format_version", kFormatVersion}, {"fingerprint", fingerprint}, {"shards", shards},
-               {"chunks_written", chunks}, {"tokens_written", tokens},
+    json cp = {{"format_version", kFormatVersion}, {"fingerprint", fingerprint},
                {"sources", SourceCountsJson(sampler)}, {"state", snapshot.ToJson()}};
-    if (!repeats.empty()) {
-      auto saved = SaveRepeats(dir, repeats, packer.current_document_emitted());
-      if (!saved.ok()) return saved.status();
-      cp["repeats"] = std::move(saved.value());
-    }
-    LCDE_RETURN_IF_ERROR(WriteFileAtomically((fs::path(dir) / kCheckpointName).string(), cp.dump() + "\n"));
-    if (options.stop_after_shards > 0 && writer.shards().size() == options.stop_after_shards) {
-      g_signal.store(SIGTERM);
-      return Status::Interrupted("stopped after " + std::to_string(options.stop_after_shards) + " shards (--stop-after-shards)");
-    }
-    return Status::Ok();
+    std::vector<int32_t> repeat_tokens;
+    if (!repeats.empty()) cp["repeats"] = repeats.Save(packer.current_document_emitted(), &repeat_tokens);
+    return [&, cp = std::move(cp), repeat_tokens = std::move(repeat_tokens)](
+               const std::vector<ShardInfo>& done) mutable -> Status {
+      json shards = json::array();
+      uint64_t chunks = 0, tokens = 0;
+      for (const auto& s : done) {
+        shards.push_back(ShardInfoToJson(s));
+        chunks += s.chunks;
+        tokens += s.tokens;
+      }
+      cp["shards"] = shards;
+      cp["chunks_written"] = chunks;
+      cp["tokens_written"] = tokens;
+      std::string repeats_file;
+      if (cp.contains("repeats")) {
+        // Named per checkpoint: the previous checkpoint.json stays valid until the new one replaces it.
+        repeats_file = RepeatsFileName(done.size());
+        std::string_view bytes(reinterpret_cast<const char*>(repeat_tokens.data()),
+                               repeat_tokens.size() * sizeof(int32_t));
+        LCDE_RETURN_IF_ERROR(WriteFileAtomically((fs::path(dir) / repeats_file).string(), bytes));
+        cp["repeats"]["file"] = repeats_file;
+        cp["repeats"]["tokens_sha256"] = Sha256Hex(bytes);
+      }
+      LCDE_RETURN_IF_ERROR(WriteFileAtomically((fs::path(dir) / kCheckpointName).string(), cp.dump() + "\n"));
+      if (!previous_repeats_file.empty() && previous_repeats_file != repeats_file) {
+        std::error_code ec;
+        fs::remove(fs::path(dir) / previous_repeats_file, ec);
+      }
+      previous_repeats_file = repeats_file;
+      if (options.stop_after_shards > 0 && done.size() == options.stop_after_shards) {
+        g_signal.store(SIGTERM);
+        return Status::Interrupted("stopped after " + std::to_string(options.stop_after_shards) +
+                                   " shards (--stop-after-shards)");
+      }
+      return Status::Ok();
+    };
   });
 
   std::vector<uint64_t> held_out;
@@ -679,7 +700,9 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   // The dataset is complete; the checkpoint has nothing left to say.
   std::error_code ec;
   fs::remove(fs::path(dir) / kCheckpointName, ec);
-  fs::remove(fs::path(dir) / kCheckpointRepeatsName, ec);
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().filename().string().starts_with(kCheckpointRepeatsPrefix)) fs::remove(e.path(), ec);
+  }
   times.Add("stats + manifest", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_manifest).count());
 
   if (state.rejects.total() > 0) {

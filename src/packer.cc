@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 
 namespace lcde {
 
@@ -36,11 +37,11 @@ Status Packer::Add(uint32_t source, uint64_t document_id, uint64_t doc_tokens,
 }
 
 Status Packer::Flush() {
-  LCDE_RETURN_IF_ERROR(sink_->WriteChunk(chunk_, segments_));
+  // Counted first: the sink may look at stream_tokens() while it takes the chunk.
   chunks_written_++;
   tokens_written_ += chunk_.size();
-  chunk_.clear();
-  segments_.clear();
+  LCDE_RETURN_IF_ERROR(sink_->TakeChunk(&chunk_, &segments_));
+  if (chunk_.capacity() < sequence_length_) chunk_.reserve(sequence_length_);
   return Status::Ok();
 }
 
@@ -52,6 +53,14 @@ Status Packer::Finish(bool keep_partial) {
   segments_.clear();
   return Status::Ok();
 }
+
+namespace {
+
+// Chunks handed over and not yet written: enough to ride out an fsync at a
+// shard's end, few enough to bound memory (4M-token chunks: 64 MiB).
+constexpr size_t kMaxQueuedChunks = 4;
+
+}  // namespace
 
 DatasetWriter::DatasetWriter(std::string dir, TokenDtype dtype, uint64_t chunks_per_shard)
     : dir_(std::move(dir)), dtype_(dtype), chunks_per_shard_(chunks_per_shard) {}
@@ -65,27 +74,122 @@ std::string DatasetWriter::ShardName(size_t index) {
 }
 
 Status DatasetWriter::WriteChunk(std::span<const int32_t> tokens, std::span<const Segment> segments) {
-  if (!current_) {
-    auto builder = ShardBuilder::Create(dir_, ShardName(shards_.size()), dtype_);
-    if (!builder.ok()) return builder.status();
-    current_ = std::move(builder.value());
+  std::vector<int32_t> t(tokens.begin(), tokens.end());
+  std::vector<Segment> g(segments.begin(), segments.end());
+  return TakeChunk(&t, &g);
+}
+
+Status DatasetWriter::TakeChunk(std::vector<int32_t>* tokens, std::vector<Segment>* segments) {
+  Job job;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!spare_.empty()) {
+      job.tokens = std::move(spare_.back().first);
+      job.segments = std::move(spare_.back().second);
+      spare_.pop_back();
+    }
   }
-  LCDE_RETURN_IF_ERROR(current_->AddChunk(tokens, segments));
-  if (current_->chunks() >= chunks_per_shard_) return Finish();
+  std::swap(job.tokens, *tokens);
+  std::swap(job.segments, *segments);
+  if (++queued_in_shard_ >= chunks_per_shard_) {
+    queued_in_shard_ = 0;
+    job.ends_shard = true;
+    if (on_shard_end_) job.done = on_shard_end_();
+  }
+  return Enqueue(std::move(job));
+}
+
+Status DatasetWriter::Enqueue(Job job) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!thread_.joinable() && error_.ok()) thread_ = std::thread([this] { WriteLoop(); });
+  cv_.wait(lock, [&] { return queue_.size() < kMaxQueuedChunks || !error_.ok(); });
+  if (!error_.ok()) return error_;
+  queue_.push_back(std::move(job));
+  cv_.notify_all();
   return Status::Ok();
 }
 
-Status DatasetWriter::Finish() {
-  if (!current_) return Status::Ok();
+void DatasetWriter::WriteLoop() {
+  for (;;) {
+    Job* job;
+    bool skip;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      job = &queue_.front();  // stays put: the caller only appends
+      skip = !error_.ok();
+    }
+    Status s;
+    if (!skip) {
+      try {
+        s = WriteJob(*job);
+      } catch (const std::exception& e) {  // this thread's edge: nothing may escape it
+        s = Status::IOError(std::string("writing shard: ") + e.what());
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!s.ok() && error_.ok()) error_ = s;
+    job->tokens.clear();
+    job->segments.clear();
+    spare_.emplace_back(std::move(job->tokens), std::move(job->segments));
+    queue_.pop_front();
+    cv_.notify_all();
+  }
+}
+
+Status DatasetWriter::WriteJob(Job& job) {
+  if (!job.tokens.empty()) {
+    if (!current_) {
+      auto builder = ShardBuilder::Create(dir_, ShardName(shards_.size()), dtype_);
+      if (!builder.ok()) return builder.status();
+      current_ = std::move(builder.value());
+    }
+    LCDE_RETURN_IF_ERROR(current_->AddChunk(job.tokens, job.segments));
+  }
+  if (!job.ends_shard || !current_) return Status::Ok();
   Result<ShardInfo> info = current_->Finish();
   current_.reset();
   if (!info.ok()) return info.status();
   shards_.push_back(std::move(info.value()));
-  if (on_shard_done_) return on_shard_done_(shards_.back());
-  return Status::Ok();
+  return job.done ? job.done(shards_) : Status::Ok();
+}
+
+Status DatasetWriter::Drain() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  closing_ = false;
+  return error_;
+}
+
+Status DatasetWriter::Finish() {
+  if (queued_in_shard_ > 0) {
+    // The last, shorter shard.
+    queued_in_shard_ = 0;
+    Job job;
+    job.ends_shard = true;
+    if (on_shard_end_) job.done = on_shard_end_();
+    Status s = Enqueue(std::move(job));
+    if (!s.ok()) {
+      Drain();
+      return s;
+    }
+  }
+  return Drain();
 }
 
 void DatasetWriter::Abandon() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_.ok()) error_ = Status::IOError("dataset writer abandoned");
+  }
+  cv_.notify_all();
+  Drain();
   if (current_) current_->Abandon();
   current_.reset();
 }

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
+#include <filesystem>
 #include <numeric>
+
+#include "test_util.h"
 
 namespace lcde {
 namespace {
@@ -69,6 +74,69 @@ TEST(PackerTest, KeepPartialWritesAShorterLastChunk) {
   ASSERT_EQ(sink.chunks.size(), 2u);
   EXPECT_EQ(sink.chunks[1].size(), 2u);
   EXPECT_EQ(p.dropped_tail_tokens(), 0u);
+}
+
+// The writer works on its own thread; what a shard's callback records must
+// still be what the caller's side looked like at that shard's last chunk.
+TEST(DatasetWriterTest, ShardCallbacksSeeTheStreamAtEachShardEnd) {
+  testing::TempDir dir;
+  DatasetWriter writer(dir.path().string(), TokenDtype::kUint16, 2);
+  Packer packer(4, &writer);
+  std::vector<std::pair<uint64_t, size_t>> seen;  // (packer's stream position at capture, shards done)
+  writer.set_on_shard_end([&]() -> DatasetWriter::ShardDone {
+    uint64_t position = packer.stream_tokens();  // on the caller's thread
+    return [&seen, position](const std::vector<ShardInfo>& shards) {
+      seen.emplace_back(position, shards.size());
+      return Status::Ok();
+    };
+  });
+  for (int32_t d = 0; d < 10; ++d) ASSERT_TRUE(packer.Add(0, static_cast<uint64_t>(d), 2, Range(10 * d, 2)).ok());
+  ASSERT_TRUE(packer.Finish(true).ok());  // 20 tokens: 5 chunks of 4
+  ASSERT_TRUE(writer.Finish().ok());
+  ASSERT_EQ(writer.shards().size(), 3u);
+  EXPECT_EQ(seen, (std::vector<std::pair<uint64_t, size_t>>{{8, 1}, {16, 2}, {20, 3}}));
+  std::string bin = testing::ReadFile(dir.Join("part-00002.bin"));
+  ASSERT_EQ(bin.size(), 8u);
+  uint16_t first;
+  std::memcpy(&first, bin.data(), 2);
+  EXPECT_EQ(first, 80);  // document 8's first token
+  EXPECT_EQ(writer.shards()[0].chunks, 2u);
+  EXPECT_EQ(writer.shards()[2].chunks, 1u);
+}
+
+TEST(DatasetWriterTest, AnErrorOnTheWritingThreadComesBackAndStopsWriting) {
+  testing::TempDir dir;
+  DatasetWriter writer(dir.path().string(), TokenDtype::kUint16, 1);
+  Packer packer(4, &writer);
+  writer.set_on_shard_end([&]() -> DatasetWriter::ShardDone {
+    return [](const std::vector<ShardInfo>& shards) {
+      return shards.size() == 2 ? Status::IOError("disk on fire") : Status::Ok();
+    };
+  });
+  Status s;
+  for (int32_t d = 0; d < 200 && s.ok(); ++d) s = packer.Add(0, static_cast<uint64_t>(d), 4, Range(d, 4));
+  if (s.ok()) s = writer.Finish();
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_NE(s.message().find("disk on fire"), std::string::npos);
+  writer.Abandon();
+  EXPECT_EQ(writer.shards().size(), 2u);  // nothing after the failing one
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    std::string name = e.path().filename();
+    EXPECT_TRUE(name.starts_with("part-00000.") || name.starts_with("part-00001.")) << name;
+  }
+}
+
+TEST(DatasetWriterTest, AMissingDirectoryIsAnError) {
+  testing::TempDir dir;
+  DatasetWriter writer(dir.Join("missing"), TokenDtype::kUint16, 8);
+  std::vector<int32_t> tokens = {1, 2, 3};
+  std::vector<Segment> segs(1);
+  segs[0].length = 3;
+  segs[0].doc_tokens = 3;
+  Status s = writer.TakeChunk(&tokens, &segs);
+  EXPECT_TRUE(tokens.empty());
+  if (s.ok()) s = writer.Finish();
+  EXPECT_EQ(s.code(), Status::Code::kNotFound) << s.ToString();
 }
 
 }  // namespace

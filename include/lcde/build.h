@@ -37,9 +37,10 @@ struct BuildOptions {
 std::string TaskDirName(int task_index, int num_tasks);
 
 inline constexpr const char* kCheckpointName = "checkpoint.json";
-// Token ids of the documents whose repeated copies were still pending at the
-// checkpoint (int32 little-endian; checkpoint.json records their layout).
-inline constexpr const char* kCheckpointRepeatsName = "checkpoint.repeats";
+// checkpoint.repeats.NNNNN: token ids of the documents whose repeated copies
+// were pending at the checkpoint after NNNNN shards (int32 little-endian;
+// checkpoint.json names the file and records its layout).
+inline constexpr const char* kCheckpointRepeatsPrefix = "checkpoint.repeats.";
 
 // Runs the build described by `config`. Progress goes to stderr; the
 // dataset's summary line to stdout.

@@ -3,11 +3,15 @@
 // piece of a document inside a chunk.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "lcde/shard_writer.h"
@@ -20,6 +24,14 @@ class ChunkSink {
  public:
   virtual ~ChunkSink() = default;
   virtual Status WriteChunk(std::span<const int32_t> tokens, std::span<const Segment> segments) = 0;
+  // Takes a chunk and leaves both vectors empty. A sink that keeps chunks
+  // beyond the call swaps the vectors with empty ones of its own (no copy).
+  virtual Status TakeChunk(std::vector<int32_t>* tokens, std::vector<Segment>* segments) {
+    Status s = WriteChunk(*tokens, *segments);
+    tokens->clear();
+    segments->clear();
+    return s;
+  }
 };
 
 class Packer {
@@ -68,33 +80,71 @@ class Packer {
 
 // A ChunkSink that writes shards NAME = part-00000, part-00001, ... of
 // `chunks_per_shard` chunks each into `dir`.
+//
+// Writing (dtype conversion, checksums, write(2), fsync) runs on a thread of
+// its own, a few chunks behind the caller, so the single thread that packs
+// the stream never waits for the disk. An error there comes back from a
+// later TakeChunk()/WriteChunk() or from Finish().
 class DatasetWriter : public ChunkSink {
  public:
-  // Called after each shard is complete and renamed into place.
-  using ShardDone = std::function<Status(const ShardInfo&)>;
+  // Checkpointing: when a chunk completes a shard, OnShardEnd runs on the
+  // caller's thread, where the stream stands exactly at that chunk's end,
+  // and returns a ShardDone; that runs on the writing thread once the shard
+  // is renamed into place, with every shard finished so far.
+  using ShardDone = std::function<Status(const std::vector<ShardInfo>& shards)>;
+  using OnShardEnd = std::function<ShardDone()>;
 
   DatasetWriter(std::string dir, TokenDtype dtype, uint64_t chunks_per_shard);
-  void set_on_shard_done(ShardDone callback) { on_shard_done_ = std::move(callback); }
+  // REQUIRES: before the first chunk.
+  void set_on_shard_end(OnShardEnd callback) { on_shard_end_ = std::move(callback); }
   // Continues after shards an interrupted build finished.
+  // REQUIRES: before the first chunk.
   void Restore(std::vector<ShardInfo> shards) { shards_ = std::move(shards); }
   ~DatasetWriter() override;  // Abandon()s an unfinished shard
 
   Status WriteChunk(std::span<const int32_t> tokens, std::span<const Segment> segments) override;
-  // Finishes the shard in progress; shards() then lists every shard.
+  Status TakeChunk(std::vector<int32_t>* tokens, std::vector<Segment>* segments) override;
+  // Writes what is queued and finishes the shard in progress.
   Status Finish();
-  // Removes the shard in progress (finished shards stay).
+  // Stops writing and removes the shard in progress (finished shards stay).
   void Abandon();
 
+  // REQUIRES: Finish() or Abandon() returned (the writing thread is idle).
   const std::vector<ShardInfo>& shards() const { return shards_; }
   static std::string ShardName(size_t index);
 
  private:
+  struct Job {
+    std::vector<int32_t> tokens;
+    std::vector<Segment> segments;
+    ShardDone done;  // set on a shard's last chunk (or the final partial shard)
+    bool ends_shard = false;
+  };
+  // Queues a job; blocks while the queue is full. Returns the sticky error.
+  Status Enqueue(Job job);
+  void WriteLoop();
+  Status WriteJob(Job& job);
+  // Joins the writing thread after it drained the queue.
+  Status Drain();
+
   std::string dir_;
   TokenDtype dtype_;
   uint64_t chunks_per_shard_;
+  uint64_t queued_in_shard_ = 0;  // chunks handed over for the shard in progress (caller's view)
+  OnShardEnd on_shard_end_;
+
+  // Shared with the writing thread.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  std::vector<std::pair<std::vector<int32_t>, std::vector<Segment>>> spare_;  // recycled buffers
+  Status error_;
+  bool closing_ = false;
+  std::thread thread_;
+
+  // Owned by the writing thread while it runs.
   std::unique_ptr<ShardBuilder> current_;
   std::vector<ShardInfo> shards_;
-  ShardDone on_shard_done_;
 };
 
 }  // namespace lcde
