@@ -1,8 +1,13 @@
 #include "lcde/pipeline.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <map>
 
@@ -14,6 +19,9 @@ namespace {
 // text: large enough to amortize queueing, small enough that a few batches
 // per thread in flight stay far under the memory bound.
 constexpr size_t kBatchBytes = 1 << 20;
+// Scheduling weight of tokenizer threads relative to the pipeline's serial
+// stages (nice 5: about a third of their share when cores are contended).
+constexpr int kTokenizerNice = 5;
 constexpr size_t kBatchEntries = 4096;
 
 using Clock = std::chrono::steady_clock;
@@ -113,14 +121,34 @@ Pipeline::~Pipeline() { Stop(); }
 
 void Pipeline::Start() {
   readers_running_ = readers_;
-  for (int r = 0; r < readers_; ++r) reader_threads_.emplace_back([this, r] { ReadLoop(r); });
-  for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] { WorkLoop(); });
+  // Named for `top -H`, perf and gdb: lcde-read0, lcde-tok0, ...
+  auto named = [](const char* kind, int i) {
+    char name[16];
+    std::snprintf(name, sizeof(name), "lcde-%s%d", kind, i);
+    pthread_setname_np(pthread_self(), name);
+  };
+  for (int r = 0; r < readers_; ++r) {
+    reader_threads_.emplace_back([this, r, named] {
+      named("read", r);
+      ReadLoop(r);
+    });
+  }
+  for (int i = 0; i < threads_; ++i) {
+    workers_.emplace_back([this, i, named] {
+      named("tok", i);
+      // With as many tokenizers as cores, readers, the consumer and the
+      // writer would queue behind them; they are serial stages everyone
+      // waits for, so tokenizers yield to them (Linux: nice is per thread).
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kTokenizerNice);
+      WorkLoop();
+    });
+  }
 }
 
 std::shared_ptr<Batch> Pipeline::Next() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] {
+    next_cv_.wait(lock, [&] {
       return current_ >= per_file_.size() || (!per_file_[current_].empty() && per_file_[current_].front()->ready) ||
              (per_file_[current_].empty() && file_done_[current_]);
     });
@@ -132,7 +160,7 @@ std::shared_ptr<Batch> Pipeline::Next() {
     auto b = std::move(per_file_[current_].front());
     per_file_[current_].pop_front();
     in_flight_[current_ % static_cast<size_t>(readers_)]--;
-    cv_.notify_all();
+    push_cv_.notify_all();  // the reader of this file may go on
     return b;
   }
 }
@@ -150,7 +178,9 @@ void Pipeline::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  next_cv_.notify_all();
+  push_cv_.notify_all();
+  work_cv_.notify_all();
   for (auto& r : reader_threads_) r.join();
   reader_threads_.clear();
   for (auto& w : workers_) w.join();
@@ -182,19 +212,19 @@ bool Pipeline::CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bo
 // belongs to a reader whose batches Next() is draining, so none can starve.
 bool Pipeline::Push(size_t position, int reader, std::shared_ptr<Batch> batch) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return stop_ || in_flight_[static_cast<size_t>(reader)] < max_in_flight_per_reader_; });
+  push_cv_.wait(lock, [&] { return stop_ || in_flight_[static_cast<size_t>(reader)] < max_in_flight_per_reader_; });
   if (stop_) return false;
   in_flight_[static_cast<size_t>(reader)]++;
   per_file_[position].push_back(batch);
   work_.push_back(std::move(batch));
-  cv_.notify_all();
+  work_cv_.notify_one();
   return true;
 }
 
 void Pipeline::FileDone(size_t position) {
   std::lock_guard<std::mutex> lock(mu_);
   file_done_[position] = 1;
-  cv_.notify_all();
+  next_cv_.notify_all();
 }
 
 void Pipeline::ReadLoop(int reader) {
@@ -205,7 +235,8 @@ void Pipeline::ReadLoop(int reader) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   readers_running_--;
-  cv_.notify_all();
+  next_cv_.notify_all();
+  work_cv_.notify_all();  // the last reader's exit ends the workers
 }
 
 void Pipeline::ReadFile(size_t pos, int reader, bool* stopped) {
@@ -329,7 +360,7 @@ void Pipeline::WorkLoop() {
     std::shared_ptr<Batch> b;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !work_.empty() || readers_running_ == 0; });
+      work_cv_.wait(lock, [&] { return stop_ || !work_.empty() || readers_running_ == 0; });
       if (work_.empty()) return;  // stopped, or every reader finished and nothing is left
       b = std::move(work_.front());
       work_.pop_front();
@@ -354,7 +385,7 @@ void Pipeline::WorkLoop() {
       b->status = st;
       b->ready = true;
     }
-    cv_.notify_all();
+    next_cv_.notify_all();  // only the consumer waits here
   }
 }
 

@@ -242,6 +242,15 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_path
   fast->processor = t->processor_.get();
   fast->plan = fasttok::AnalyzeModel(info);
   fast->cache_bytes = options.cache_bytes_per_thread;
+  if (const char* env = std::getenv("LCDE_TOKENIZER_CACHE_MB")) {
+    // A tuning knob for benchmarks: the per-thread cache bound in MiB (0 = off).
+    char* end = nullptr;
+    unsigned long mb = std::strtoul(env, &end, 10);
+    if (end == env || *end != '\0' || mb > 4096) {
+      return Status::InvalidConfig(std::string("LCDE_TOKENIZER_CACHE_MB='") + env + "': expected MiB in [0, 4096]");
+    }
+    fast->cache_bytes = static_cast<size_t>(mb) << 20;
+  }
   fast->max_native_segment_bytes = options.max_native_segment_bytes;
   t->bytes_plus_one_ = fast->plan.bytes_plus_one;
   t->encoder_note_ = fast->plan.reason;

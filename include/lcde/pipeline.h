@@ -141,7 +141,10 @@ class Pipeline {
   std::unique_ptr<std::atomic<bool>[]> source_full_;
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  // One condition per kind of waiter, so an event wakes only who it concerns.
+  std::condition_variable next_cv_;  // the consumer, in Next()
+  std::condition_variable push_cv_;  // readers with too many batches in flight
+  std::condition_variable work_cv_;  // tokenizer threads without work
   // Per position in order_: its batches not yet taken, and whether its
   // reader is done with it. Next() drains positions in order.
   std::vector<std::deque<std::shared_ptr<Batch>>> per_file_;
