@@ -11,6 +11,12 @@ against one thread. Before timing, it checks that every thread count gives
 byte-identical shards (the build's own guarantee) against the 1-thread
 build. --lcde may hold a prefix (e.g. a dynamic loader and --library-path)
 for machines without the Debian libraries.
+
+--ceiling 1,8,16 first measures what the machine itself allows: K
+independent single-thread builds at once, build i reading DIR/part<i+1>
+(--ceiling-tokens each), against one such build alone. K x (solo wall) /
+(wall of the K together) is the speedup K perfectly independent workers
+reach here: the ceiling for -jK on shared cores (SMT, caches, memory).
 """
 
 import argparse
@@ -37,6 +43,41 @@ def run_build(cmd, config, out, threads):
     return wall, usage.ru_maxrss * 1024
 
 
+def write_config(path, corpus, model, tokens, strategy, seq, out):
+    with open(path, "w") as f:
+        f.write(f"seed: 1\ninput: {{paths: [{os.path.abspath(corpus)}]}}\n"
+                f"tokenizer: {{model: {os.path.abspath(model)}}}\n"
+                f"mixture: {{total_tokens: {tokens}, strategy: {strategy}}}\n"
+                f"output: {{dir: {out}, sequence_length: {seq}}}\n")
+
+
+def ceiling(a, work, counts):
+    """K single-thread builds on separate inputs at once; returns rows."""
+    rows = []
+    for k in counts:
+        procs = []
+        t0 = time.perf_counter()
+        for i in range(k):
+            config = os.path.join(work, f"ceiling-{i}.yaml")
+            out = os.path.join(work, f"ceiling-out-{i}")
+            write_config(config, os.path.join(a.corpus, f"part{i + 1}"), a.model, a.ceiling_tokens,
+                         a.strategy, a.seq, out)
+            args = shlex.split(a.lcde) + ["build", "-q", "--force", "-c", config, "-j", "1"]
+            procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        for p in procs:
+            if p.wait() != 0:
+                sys.exit(f"ceiling build failed: {p.stderr.read().decode(errors='replace')}")
+        rows.append({"processes": k, "wall_s": time.perf_counter() - t0})
+    solo = rows[0]["wall_s"]
+    print("| independent 1-thread builds | wall (s) | speedup over one | per-process efficiency |")
+    print("|---|---|---|---|")
+    for r in rows:
+        r["speedup"] = r["processes"] * solo / r["wall_s"]
+        print(f"| {r['processes']} | {r['wall_s']:.2f} | {r['speedup']:.2f} | {r['speedup'] / r['processes']:.2f} |")
+    print()
+    return rows
+
+
 def digest(out):
     h = hashlib.sha256()
     for name in sorted(os.listdir(out)):
@@ -58,14 +99,15 @@ def main():
     ap.add_argument("--strategy", default="none")
     ap.add_argument("--seq", default="80K")
     ap.add_argument("--json", help="write the results here too")
+    ap.add_argument("--ceiling", help="e.g. 1,8,16: independent 1-thread builds at once (DIR/partN each)")
+    ap.add_argument("--ceiling-tokens", default="20M")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="lcde-bench-")
+    ceiling_rows = []
+    if a.ceiling:
+        ceiling_rows = ceiling(a, work, [int(k) for k in a.ceiling.split(",")])
     config = os.path.join(work, "bench.yaml")
-    with open(config, "w") as f:
-        f.write(f"seed: 1\ninput: {{paths: [{os.path.abspath(a.corpus)}]}}\n"
-                f"tokenizer: {{model: {os.path.abspath(a.model)}}}\n"
-                f"mixture: {{total_tokens: {a.tokens}, strategy: {a.strategy}}}\n"
-                f"output: {{dir: {work}/out, sequence_length: {a.seq}}}\n")
+    write_config(config, a.corpus, a.model, a.tokens, a.strategy, a.seq, f"{work}/out")
     threads = [int(t) for t in a.threads.split(",")]
     reference = None
     rows = []
@@ -99,7 +141,7 @@ def main():
     print(f"\nall thread counts wrote byte-identical shards (sha256 {reference[:16]}...)")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump({"scaling": rows, "ceiling": ceiling_rows}, f, indent=1)
 
 
 if __name__ == "__main__":
