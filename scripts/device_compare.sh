@@ -17,7 +17,7 @@ if [ ! -d "$corpus" ]; then
   done
   wait
 fi
-for t in ${THREADS:-1 8 16}; do
+for t in ${THREADS:-1 8 12 16}; do
   for bin in lcde-base lcde; do
     echo "== $bin -j$t"
     python3 scripts/bench_build.py --lcde "$LOADER $D/bin/$bin" --corpus "$corpus" --model "$D/llama-2.model" \

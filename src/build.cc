@@ -297,7 +297,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   std::unique_ptr<Tokenizer> tokenizer;
   {
     ScopedTimer t(&times, "load tokenizer");
-    auto r = Tokenizer::Load(config.tokenizer.model);
+    auto r = Tokenizer::Load(config.tokenizer.model, TokenizerOptionsForThreads(ResolveThreads(options.threads)));
     if (!r.ok()) return r.status();
     tokenizer = std::move(r.value());
   }

@@ -1,5 +1,7 @@
 #include "lcde/packer.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -101,7 +103,12 @@ Status DatasetWriter::TakeChunk(std::vector<int32_t>* tokens, std::vector<Segmen
 
 Status DatasetWriter::Enqueue(Job job) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!thread_.joinable() && error_.ok()) thread_ = std::thread([this] { WriteLoop(); });
+  if (!thread_.joinable() && error_.ok()) {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "lcde-write");
+      WriteLoop();
+    });
+  }
   cv_.wait(lock, [&] { return queue_.size() < kMaxQueuedChunks || !error_.ok(); });
   if (!error_.ok()) return error_;
   queue_.push_back(std::move(job));

@@ -1,6 +1,7 @@
 #include "lcde/pipeline.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -93,18 +94,34 @@ Result<InputFiles> ResolveBuildInputs(const Config& config) {
   return out;
 }
 
+int AvailableCores() {
+  // Under SLURM or taskset a process may use fewer cores than the machine has.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int ResolveThreads(int threads) {
+  if (threads > 0) return threads;
+  // Readers, the packer and the writer keep about a quarter of the cores
+  // busy at full speed; tokenizers take the rest rather than compete.
+  const int cores = AvailableCores();
+  return std::max(1, cores - cores / 4);
+}
+
 Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer, const InputFiles& files,
                    std::vector<uint32_t> order, const Sampler& sampler, ReadStart start)
     : config_(config), tokenizer_(tokenizer), inputs_(files), files_(files.paths), order_(std::move(order)),
       sampler_(sampler), start_(start) {
-  threads_ = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ = ResolveThreads(threads);
   // Decompression and parsing run at a few hundred MB/s per thread; one
   // reader per four tokenizer threads keeps the tokenizers fed.
   readers_ = std::clamp(threads_ / 4, 1, 8);
   readers_ = std::max(1, std::min<int>(readers_, static_cast<int>(order_.size())));
   // Readers of the files after the current one read ahead so the tokenizers
   // stay busy while the consumer drains one file; about 1 MiB a batch.
-  max_in_flight_per_reader_ = std::max(2 * threads_ / readers_ + 2, 24);
+  max_in_flight_per_reader_ = std::max(2 * threads_ / readers_ + 2, 16);
   weighted_ = 0;
   while (weighted_ < sampler.source_names().size() && sampler.HasWeight(weighted_)) {
     weighted_ids_.emplace(sampler.source_names()[weighted_], weighted_);

@@ -74,7 +74,7 @@ Result<ScanResult> Scan(const ScanOptions& o) {
 
   std::unique_ptr<Tokenizer> tokenizer;
   if (!o.tokenizer.empty()) {
-    auto t = Tokenizer::Load(o.tokenizer);
+    auto t = Tokenizer::Load(o.tokenizer, TokenizerOptionsForThreads(ResolveThreads(o.threads)));
     if (!t.ok()) return t.status();
     tokenizer = std::move(t.value());
   }
@@ -118,7 +118,7 @@ Result<ScanResult> Scan(const ScanOptions& o) {
 
   // Files in parallel; the profile is a sum, so the order of merging does
   // not matter except for the lengths, which are sorted at the end.
-  int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = ResolveThreads(o.threads);
   std::atomic<size_t> next{0};
   std::mutex mu;
   Status failure;

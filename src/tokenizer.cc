@@ -190,6 +190,13 @@ bool AgreesWithLibrary(const fasttok::SpmModelInfo& info, const sentencepiece::S
 
 Tokenizer::~Tokenizer() = default;
 
+TokenizerOptions TokenizerOptionsForThreads(int threads) {
+  TokenizerOptions o;
+  o.cache_bytes_per_thread =
+      std::min(o.cache_bytes_per_thread, kTokenizerCacheBudgetBytes / static_cast<size_t>(std::max(threads, 1)));
+  return o;
+}
+
 Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_path) {
   return Load(model_path, TokenizerOptions());
 }

@@ -771,3 +771,20 @@ TEST(TokenizerTest, MissingAndInvalidModels) {
 
 }  // namespace
 }  // namespace lcde
+
+namespace lcde {
+namespace {
+
+TEST(TokenizerOptionsTest, CachesOfAllThreadsStayUnderTheBudget) {
+  EXPECT_EQ(TokenizerOptionsForThreads(1).cache_bytes_per_thread, size_t{32} << 20);
+  EXPECT_EQ(TokenizerOptionsForThreads(12).cache_bytes_per_thread, size_t{32} << 20);
+  EXPECT_EQ(TokenizerOptionsForThreads(16).cache_bytes_per_thread, size_t{24} << 20);
+  for (int t : {1, 2, 13, 16, 64, 256}) {
+    EXPECT_LE(TokenizerOptionsForThreads(t).cache_bytes_per_thread * static_cast<size_t>(t),
+              std::max(kTokenizerCacheBudgetBytes, size_t{32} << 20))
+        << t;
+  }
+}
+
+}  // namespace
+}  // namespace lcde

@@ -97,6 +97,12 @@ struct InputFiles {
 // paths sorted, then shuffled by the seed. A file may belong to one group only.
 Result<InputFiles> ResolveBuildInputs(const Config& config);
 
+// Cores this process may run on (its CPU affinity: SLURM's allocation).
+int AvailableCores();
+// Tokenizer threads for `--threads N`: N, or for 0 (the default) the
+// available cores less a quarter left to reading, packing and writing.
+int ResolveThreads(int threads);
+
 class Pipeline {
  public:
   // `sampler` is read only through its immutable parts (names of weighted

@@ -48,6 +48,13 @@ struct TokenizerOptions {
   size_t max_native_segment_bytes = size_t{1} << 30;
 };
 
+// Segment caches of all threads together stay under this (a 16-thread
+// build must fit in 1 GiB with its batches in flight).
+inline constexpr size_t kTokenizerCacheBudgetBytes = size_t{384} << 20;
+// Options for `threads` threads sharing one Tokenizer: each thread's cache
+// bound is 32 MiB, less when the budget above would be exceeded.
+TokenizerOptions TokenizerOptionsForThreads(int threads);
+
 // The calling thread's segment cache for one Tokenizer.
 struct TokenizerCacheStats {
   uint64_t hits = 0;
