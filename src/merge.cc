@@ -109,6 +109,22 @@ Status MergeDataset(const std::string& dir, const MergeOptions& options) {
     }
   }
 
+  // Only the merged dataset's last chunk may be shorter: a part that ended
+  // in a partial chunk (its input ran out, with keep_partial_chunk) cannot be
+  // followed by another.
+  const uint64_t seq = first.value("sequence_length", uint64_t{0});
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    const json& totals = parts[i].manifest["totals"];
+    uint64_t chunks = totals.value("chunks", uint64_t{0}), tokens = totals.value("tokens", uint64_t{0});
+    if (tokens != chunks * seq) {
+      return Status::InvalidConfig("refusing to merge: " + parts[i].dir.string() + " ends in a partial chunk (" +
+                                   std::to_string(tokens) + " tokens in " + std::to_string(chunks) +
+                                   " chunks; its input ran out with output.keep_partial_chunk), which would "
+                                   "sit inside the merged dataset; give the build more input or set "
+                                   "keep_partial_chunk: false");
+    }
+  }
+
   // One source table: the weighted sources (identical in every part), then
   // unknown names in task order.
   json sources = json::array();

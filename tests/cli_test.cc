@@ -322,7 +322,9 @@ TEST_F(CliTest, SeparatorTokenEndsEveryDocumentAndMillionTokenChunksWork) {
   int ends = 0;
   for (size_t off = 16; off + 40 <= seg.size(); off += 40) {
     Seg g = Read<Seg>(seg, off);
-    if (g.doc_offset == 0) EXPECT_NE(Read<uint16_t>(bin, 2 * g.start), 1) << "no BOS";
+    if (g.doc_offset == 0) {
+      EXPECT_NE(Read<uint16_t>(bin, 2 * g.start), 1) << "no BOS";
+    }
     if (g.doc_offset + g.length == g.doc_tokens) {
       EXPECT_EQ(Read<uint16_t>(bin, 2 * (g.start + g.length - 1)), 2) << "separator last";
       ends++;

@@ -79,7 +79,9 @@ TEST_F(MergeTest, FourTasksMergeIntoOneDatasetThatMeetsTheTargets) {
       uint64_t doc, doc_offset;
       std::memcpy(&doc, seg.data() + off + 16, 8);
       std::memcpy(&doc_offset, seg.data() + off + 24, 8);
-      if (doc_offset == 0) EXPECT_TRUE(starts.insert(doc).second) << "document " << doc << " twice";
+      if (doc_offset == 0) {
+        EXPECT_TRUE(starts.insert(doc).second) << "document " << doc << " twice";
+      }
     }
   }
   EXPECT_GT(starts.size(), 20u);
@@ -98,6 +100,23 @@ TEST_F(MergeTest, RefusesPartsOfDifferentConfigsOrMissingTasks) {
   r = RunCommand(testing::LcdeBinary() + " merge " + dir_.Join("out"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.stderr_text.find("2 finished parts"), std::string::npos) << r.stderr_text;
+}
+
+// With keep_partial_chunk, a task whose input runs out ends in a partial
+// chunk; merging it before another task would put that chunk mid-dataset.
+TEST_F(MergeTest, RefusesAPartialChunkInsideTheMergedDataset) {
+  std::string cfg = testing::ReadFile(config_);
+  cfg.replace(cfg.find("total_tokens: 160K"), 18, "total_tokens: 100M");
+  cfg.replace(cfg.find("chunks_per_shard: 8}"), 20, "chunks_per_shard: 8, keep_partial_chunk: true}");
+  testing::WriteFile(config_, cfg);
+  ASSERT_EQ(RunTasks(2), 0);
+  auto m0 = nlohmann::json::parse(testing::ReadFile(dir_.Join("out/tasks/00000-of-00002/manifest.json")));
+  ASSERT_FALSE(m0["sampling"]["shortfall"].empty());
+  ASSERT_NE(m0["totals"]["tokens"].get<uint64_t>() % 4096, 0u) << "the test needs a partial last chunk";
+  auto merged = RunCommand(testing::LcdeBinary() + " merge " + dir_.Join("out"));
+  EXPECT_EQ(merged.exit_code, 2) << merged.stderr_text;
+  EXPECT_NE(merged.stderr_text.find("ends in a partial chunk"), std::string::npos) << merged.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.Join("out/manifest.json")));
 }
 
 TEST_F(MergeTest, SlurmEnvironmentSetsTheTask) {
