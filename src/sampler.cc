@@ -40,6 +40,11 @@ Sampler::Sampler(const MixtureConfig& config, uint64_t seed, uint64_t total_toke
     budget_source_.push_back(static_cast<int>(id));
   }
   weighted_ = static_cast<uint32_t>(names_.size());
+  weighted_ids_ = ids_;
+  if (config.unknown_sources != "drop") {
+    auto alias = weighted_ids_.find(config.unknown_sources);
+    if (alias != weighted_ids_.end()) unknown_budget_ = static_cast<int>(alias->second);
+  }
   std::stable_sort(remainders.begin(), remainders.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   for (size_t i = 0; assigned < total_tokens && i < remainders.size(); ++i, ++assigned) {
@@ -86,14 +91,8 @@ void Sampler::RecountOpenBudgets() {
 }
 
 int Sampler::BudgetSourceOf(std::string_view name) const {
-  auto it = config_.weights.find(std::string(name));
-  if (it != config_.weights.end()) {
-    return static_cast<int>(std::distance(config_.weights.begin(), it));
-  }
-  if (config_.unknown_sources == "drop") return -1;
-  auto alias = config_.weights.find(config_.unknown_sources);
-  return alias == config_.weights.end() ? -1
-                                        : static_cast<int>(std::distance(config_.weights.begin(), alias));
+  auto it = weighted_ids_.find(name);  // no allocation: readers ask for every document
+  return it != weighted_ids_.end() ? static_cast<int>(it->second) : unknown_budget_;
 }
 
 uint32_t Sampler::SourceId(std::string_view name) {

@@ -107,6 +107,10 @@ class Sampler {
   uint64_t kept_tokens_ = 0;
   std::vector<std::string> names_;
   std::map<std::string, uint32_t, std::less<>> ids_;
+  // Fixed after construction, read by any thread: weighted names, and the
+  // budget documents of unknown sources use (mixture.unknown_sources).
+  std::map<std::string, uint32_t, std::less<>> weighted_ids_;
+  int unknown_budget_ = -1;
   std::vector<double> shares_;  // normalized weights of the weighted sources
   std::vector<bool> upsampled_;
   std::vector<SourceCounts> counts_;
