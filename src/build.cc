@@ -443,12 +443,16 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
 
   std::vector<uint64_t> held_out;
   if (config.validation.tokens_per_source > 0) {
+    // A task holds out its share from its own files; `lcde merge` joins the
+    // tasks' sets into one.
+    Config validation_config = config;
     if (is_task) {
-      return Status::InvalidConfig("validation.tokens_per_source: not supported with --num-tasks yet; build the "
-                                   "validation set in a single-node build");
+      uint64_t n = static_cast<uint64_t>(options.num_tasks), i = static_cast<uint64_t>(options.task_index);
+      uint64_t per = config.validation.tokens_per_source;
+      validation_config.validation.tokens_per_source = per / n + (i < per % n ? 1 : 0);
     }
     ValidationPlan plan;
-    plan.config = &config;
+    plan.config = &validation_config;
     plan.tokenizer = tokenizer.get();
     plan.files = &inputs;
     plan.order = order;

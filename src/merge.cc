@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -70,6 +71,106 @@ Result<std::pair<uint64_t, std::string>> RemapSegments(const fs::path& from, con
   fs::remove(to, ec);
   LCDE_RETURN_IF_ERROR(WriteFileAtomically(to.string(), bytes));
   return std::make_pair(static_cast<uint64_t>(bytes.size()), Sha256Hex(bytes));
+}
+
+// Re-packs the tasks' validation sets (each ends in a partial chunk) into
+// one, DIR/validation/{short,long}, and unites their held-out ids. The
+// documents keep their order: task by task, as each task packed them.
+Status MergeValidation(const fs::path& dir, const std::vector<Part>& parts) {
+  const json& first = parts[0].manifest;
+  const uint64_t seq = first.value("sequence_length", uint64_t{0});
+  const uint64_t chunks_per_shard = first["config"]["output"].value("chunks_per_shard", uint64_t{4096});
+  const TokenDtype dtype = first.value("dtype", "") == "uint16" ? TokenDtype::kUint16 : TokenDtype::kInt32;
+  const fs::path root = dir / "validation";
+  std::error_code ec;
+  fs::remove_all(root, ec);
+  std::vector<uint64_t> held;
+  for (const char* split : {"short", "long"}) {
+    const fs::path out = root / split;
+    fs::create_directories(out, ec);
+    if (ec) return Status::IOError("cannot create " + out.string() + ": " + ec.message());
+    DatasetWriter writer(out.string(), dtype, chunks_per_shard);
+    Packer packer(seq, &writer);
+    json merged;
+    json unfilled_tokens = json::object();
+    for (const auto& p : parts) {
+      const fs::path in = p.dir / "validation" / split;
+      auto vm = ReadManifest(in.string());
+      if (!vm.ok()) return vm.status();
+      if (merged.is_null()) merged = *vm;
+      if ((*vm)["sources"].size() != merged["sources"].size()) {
+        return Status::InvalidConfig("refusing to merge: " + in.string() + " has another source table");
+      }
+      for (const auto& shard : (*vm)["shards"]) {
+        std::string name = shard["name"];
+        std::ifstream bin_in(in / (name + ".bin"), std::ios::binary), seg_in(in / (name + ".seg"), std::ios::binary);
+        std::string bin((std::istreambuf_iterator<char>(bin_in)), std::istreambuf_iterator<char>());
+        std::string seg((std::istreambuf_iterator<char>(seg_in)), std::istreambuf_iterator<char>());
+        const size_t width = DtypeBytes(dtype);
+        std::vector<int32_t> piece;
+        uint64_t at = 0;  // pieces tile the chunks, chunks follow each other in .bin
+        for (size_t off = kSegHeaderBytes; off + sizeof(Segment) <= seg.size(); off += sizeof(Segment)) {
+          Segment sg;
+          std::memcpy(&sg, seg.data() + off, sizeof(sg));
+          if ((at + sg.length) * width > bin.size()) return Status::Corruption((in / (name + ".seg")).string() + ": pieces run past the .bin");
+          piece.resize(sg.length);
+          for (uint64_t k = 0; k < sg.length; ++k) {
+            if (width == 2) {
+              uint16_t v;
+              std::memcpy(&v, bin.data() + (at + k) * 2, 2);
+              piece[k] = v;
+            } else {
+              std::memcpy(&piece[k], bin.data() + (at + k) * 4, 4);
+            }
+          }
+          at += sg.length;
+          LCDE_RETURN_IF_ERROR(packer.AddPiece(sg.source, sg.document, sg.doc_tokens, sg.doc_offset, piece));
+        }
+      }
+    }
+    LCDE_RETURN_IF_ERROR(packer.Finish(/*keep_partial=*/true));
+    LCDE_RETURN_IF_ERROR(writer.Finish());
+    json shards = json::array();
+    uint64_t chunks = 0, tokens = 0;
+    for (const auto& sh : writer.shards()) {
+      shards.push_back(ShardInfoToJson(sh));
+      chunks += sh.chunks;
+      tokens += sh.tokens;
+    }
+    merged["shards"] = shards;
+    merged["totals"] = {{"chunks", chunks}, {"tokens", tokens}};
+    merged.erase("stats");
+    auto st = ComputeStats(out.string(), merged);
+    if (!st.ok()) return st.status();
+    // The budget is the build's, not a task's share; a class is unfilled where the sum falls short.
+    const uint64_t budget = first["config"]["validation"].value("tokens_per_source", uint64_t{0});
+    json unfilled = json::object();
+    for (auto& src : merged["sources"]) {
+      uint64_t id = src["id"], got = id < st->sources.size() ? st->sources[id].tokens : 0;
+      if (src.value("weighted", false)) {
+        src["budget_tokens"] = budget;
+        if (got < budget) unfilled[src["name"].get<std::string>()] = {{"budget_tokens", budget}, {"tokens", got}};
+      }
+      src["documents"] = id < st->sources.size() ? st->sources[id].documents : 0;
+    }
+    merged["validation"] = {{"tokens_per_source", budget}, {"unfilled", unfilled}};
+    merged["merged_from_tasks"] = parts.size();
+    merged["stats"] = StatsToJson(*st, json::object());
+    LCDE_RETURN_IF_ERROR(WriteManifest(out.string(), merged));
+  }
+  for (const auto& p : parts) {
+    std::ifstream in(p.dir / "validation" / "held_out.bin", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.size() % 8 != 0) return Status::Corruption((p.dir / "validation/held_out.bin").string() + ": not whole ids");
+    size_t n = held.size();
+    held.resize(n + bytes.size() / 8);
+    if (!bytes.empty()) std::memcpy(held.data() + n, bytes.data(), bytes.size());
+  }
+  std::sort(held.begin(), held.end());
+  std::string bytes(held.size() * 8, '\0');
+  if (!held.empty()) std::memcpy(bytes.data(), held.data(), bytes.size());
+  // Written last, as by a build: its presence says both sets are complete.
+  return WriteFileAtomically((root / "held_out.bin").string(), bytes);
 }
 
 }  // namespace
@@ -227,6 +328,13 @@ Status MergeDataset(const std::string& dir, const MergeOptions& options) {
     fs::path stale = fs::path(dir) / (DatasetWriter::ShardName(i) + ".idx");
     if (!fs::exists(stale)) break;
     for (const char* ext : {".idx", ".bin", ".seg"}) fs::remove(fs::path(dir) / (DatasetWriter::ShardName(i) + ext));
+  }
+  if (first.contains("validation")) {
+    LCDE_RETURN_IF_ERROR(MergeValidation(dir, parts));
+    uint64_t held = 0;
+    for (const auto& p : parts) held += p.manifest["validation"].value("held_out_documents", uint64_t{0});
+    m["validation"] = first["validation"];
+    m["validation"]["held_out_documents"] = held;
   }
   LCDE_RETURN_IF_ERROR(WriteManifest(dir, m));
   if (!options.keep_parts) {

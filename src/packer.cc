@@ -15,24 +15,29 @@ Packer::Packer(uint64_t sequence_length, ChunkSink* sink)
 
 Status Packer::Add(uint32_t source, uint64_t document_id, uint64_t doc_tokens,
                    std::span<const int32_t> tokens, uint64_t first_offset) {
-  uint64_t offset = first_offset;
-  current_emitted_ = offset;
-  while (offset < tokens.size()) {
+  return AddPiece(source, document_id, doc_tokens, first_offset, tokens.subspan(std::min<size_t>(first_offset, tokens.size())));
+}
+
+Status Packer::AddPiece(uint32_t source, uint64_t document_id, uint64_t doc_tokens, uint64_t doc_offset,
+                        std::span<const int32_t> piece) {
+  uint64_t done = 0;
+  current_emitted_ = doc_offset;
+  while (done < piece.size()) {
     uint64_t room = sequence_length_ - chunk_.size();
-    uint64_t take = std::min<uint64_t>(room, tokens.size() - offset);
+    uint64_t take = std::min<uint64_t>(room, piece.size() - done);
     Segment seg;
     seg.chunk = static_cast<uint32_t>(chunks_written_);
     seg.start = static_cast<uint32_t>(chunk_.size());
     seg.length = static_cast<uint32_t>(take);
     seg.source = source;
     seg.document = document_id;
-    seg.doc_offset = offset;
+    seg.doc_offset = doc_offset + done;
     seg.doc_tokens = doc_tokens;
     segments_.push_back(seg);
-    chunk_.insert(chunk_.end(), tokens.begin() + static_cast<ptrdiff_t>(offset),
-                  tokens.begin() + static_cast<ptrdiff_t>(offset + take));
-    offset += take;
-    current_emitted_ = offset;
+    chunk_.insert(chunk_.end(), piece.begin() + static_cast<ptrdiff_t>(done),
+                  piece.begin() + static_cast<ptrdiff_t>(done + take));
+    done += take;
+    current_emitted_ = doc_offset + done;
     if (chunk_.size() == sequence_length_) LCDE_RETURN_IF_ERROR(Flush());
   }
   return Status::Ok();

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 
 #include "test_util.h"
@@ -117,6 +119,80 @@ TEST_F(MergeTest, RefusesAPartialChunkInsideTheMergedDataset) {
   EXPECT_EQ(merged.exit_code, 2) << merged.stderr_text;
   EXPECT_NE(merged.stderr_text.find("ends in a partial chunk"), std::string::npos) << merged.stderr_text;
   EXPECT_FALSE(fs::exists(dir_.Join("out/manifest.json")));
+}
+
+// Documents (id -> covered token count) and tokens per source in a dataset's .seg files.
+struct SegSummary {
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> docs;  // id -> (tokens seen, doc_tokens)
+  std::map<uint32_t, uint64_t> source_tokens;
+};
+
+SegSummary Summarize(const std::string& dir) {
+  SegSummary out;
+  auto m = nlohmann::json::parse(testing::ReadFile(dir + "/manifest.json"));
+  for (const auto& shard : m["shards"]) {
+    std::string seg = testing::ReadFile(dir + "/" + shard["name"].get<std::string>() + ".seg");
+    for (size_t off = 16; off + 40 <= seg.size(); off += 40) {
+      uint32_t length, source;
+      uint64_t doc, doc_tokens;
+      std::memcpy(&length, seg.data() + off + 8, 4);
+      std::memcpy(&source, seg.data() + off + 12, 4);
+      std::memcpy(&doc, seg.data() + off + 16, 8);
+      std::memcpy(&doc_tokens, seg.data() + off + 32, 8);
+      out.docs[doc].first += length;
+      out.docs[doc].second = doc_tokens;
+      out.source_tokens[source] += length;
+    }
+  }
+  return out;
+}
+
+TEST_F(MergeTest, ValidationSetsOfTasksMergeIntoOne) {
+  testing::WriteFile(config_, testing::ReadFile(config_) + "validation: {tokens_per_source: 9K}\n");
+  ASSERT_EQ(RunTasks(2), 0);
+  auto merged = RunCommand(testing::LcdeBinary() + " merge " + dir_.Join("out"));
+  ASSERT_EQ(merged.exit_code, 0) << merged.stderr_text;
+  std::string out = dir_.Join("out");
+  for (std::string d : {out, out + "/validation/short", out + "/validation/long"}) {
+    auto v = RunCommand(testing::LcdeBinary() + " verify " + d);
+    EXPECT_EQ(v.exit_code, 0) << d << ": " << v.stdout_text;
+  }
+  std::string held_bytes = testing::ReadFile(out + "/validation/held_out.bin");
+  std::vector<uint64_t> held(held_bytes.size() / 8);
+  std::memcpy(held.data(), held_bytes.data(), held_bytes.size());
+  EXPECT_TRUE(std::is_sorted(held.begin(), held.end()));
+  std::set<uint64_t> held_set(held.begin(), held.end());
+  EXPECT_EQ(held_set.size(), held.size());
+
+  // Held-out documents: whole, each in exactly one set, none in training;
+  // both tasks contributed (their files differ: file index = id >> 32).
+  std::set<uint64_t> in_sets, tasks_seen;
+  for (const char* split : {"short", "long"}) {
+    SegSummary v = Summarize(out + "/validation/" + split);
+    auto vm = nlohmann::json::parse(testing::ReadFile(out + "/validation/" + split + "/manifest.json"));
+    EXPECT_EQ(vm["validation"]["tokens_per_source"], 9000);
+    EXPECT_EQ(vm["merged_from_tasks"], 2);
+    for (const auto& [doc, cover] : v.docs) {
+      EXPECT_EQ(cover.first, cover.second) << "document " << doc << " not whole in " << split;
+      EXPECT_TRUE(in_sets.insert(doc).second) << "document " << doc << " in both sets";
+      EXPECT_TRUE(held_set.count(doc)) << doc;
+      tasks_seen.insert((doc >> 32) % 2);
+    }
+    // Each source reaches the build's budget unless the manifest says it fell short.
+    for (const auto& src : vm["sources"]) {
+      uint32_t id = src["id"];
+      if (!src["weighted"].get<bool>() || vm["validation"]["unfilled"].contains(src["name"].get<std::string>())) continue;
+      EXPECT_GE(v.source_tokens[id], 9000u) << split << " " << src["name"];
+    }
+  }
+  EXPECT_EQ(in_sets.size(), held.size());
+  EXPECT_EQ(tasks_seen.size(), 2u);
+  for (const auto& [doc, cover] : Summarize(out).docs) EXPECT_FALSE(held_set.count(doc)) << doc << " in training";
+  auto m = nlohmann::json::parse(testing::ReadFile(out + "/manifest.json"));
+  EXPECT_EQ(m["validation"]["held_out_documents"].get<uint64_t>(), held.size());
+  // The training stream met (and skipped) some of them again.
+  EXPECT_GT(m["sampling"]["held_out_validation"].get<uint64_t>(), 0u);
+  EXPECT_LE(m["sampling"]["held_out_validation"].get<uint64_t>(), held.size());
 }
 
 TEST_F(MergeTest, SlurmEnvironmentSetsTheTask) {

@@ -182,7 +182,9 @@ TEST(ReaderTest, DottedSourceKeyAndCustomTextKey) {
   config.source_key = "source";  // a top-level source key works too
   WriteFile(tmp.Join("t.jsonl"), R"({"text": "x", "source": "top"})"
                                  "\n");
-  ReadAll top = ReadFileDocs(tmp.Join("t.jsonl"), InputConfig{{}, "text", "source"});
+  InputConfig top_level;
+  top_level.source_key = "source";
+  ReadAll top = ReadFileDocs(tmp.Join("t.jsonl"), top_level);
   ASSERT_EQ(top.docs.size(), 1u);
   EXPECT_EQ(top.docs[0].source, "top");
 }

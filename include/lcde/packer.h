@@ -46,6 +46,11 @@ class Packer {
   Status Add(uint32_t source, uint64_t document_id, uint64_t doc_tokens,
              std::span<const int32_t> tokens, uint64_t first_offset = 0);
 
+  // Appends `piece`, the tokens [doc_offset, doc_offset + piece.size()) of
+  // a document of `doc_tokens` tokens (re-packing pieces of another dataset).
+  Status AddPiece(uint32_t source, uint64_t document_id, uint64_t doc_tokens, uint64_t doc_offset,
+                  std::span<const int32_t> piece);
+
   // Ends the stream: the trailing partial chunk is written as a shorter
   // sequence when keep_partial, else dropped and counted.
   Status Finish(bool keep_partial);
