@@ -5,18 +5,10 @@
 # baseline, .device/bin/lcde the change. Results go to $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-D=$PWD/.device
-LOADER="$D/lib/ld-linux-x86-64.so.2 --library-path $D/lib"
-mkdir -p /tmp/bin
-printf '#!/bin/sh\nexec %s %s "$@"\n' "$LOADER" "$D/bin/zstd" > /tmp/bin/zstd && chmod +x /tmp/bin/zstd
-export PATH=/tmp/bin:$PATH
+source scripts/device_env.sh
+LOADER=$LCDE_RUN
 corpus=/tmp/corpus
-if [ ! -d "$corpus" ]; then
-  for i in $(seq 1 "${PARTS:-16}"); do
-    python3 scripts/make_sample_corpus.py --out "$corpus/part$i" --tokens "${TOKENS_PER_PART:-35000000}" --files 4 --seed "$i" 2>/dev/null &
-  done
-  wait
-fi
+make_corpus "$corpus"
 for t in ${THREADS:-1 8 12 16}; do
   for bin in lcde-base lcde; do
     echo "== $bin -j$t"

@@ -5,15 +5,10 @@
 # wall time and peak RSS in the same session. Results go to $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-D=$PWD/.device
-L="$D/lib/ld-linux-x86-64.so.2 --library-path $D/lib"
-mkdir -p /tmp/bin
-printf '#!/bin/sh\nexec %s %s "$@"\n' "$L" "$D/bin/zstd" > /tmp/bin/zstd && chmod +x /tmp/bin/zstd
-export PATH=/tmp/bin:$PATH TMPDIR=/dev/shm
-for i in $(seq 1 16); do
-  python3 scripts/make_sample_corpus.py --out /tmp/corpus/part$i --tokens 35000000 --files 4 --seed "$i" 2>/dev/null &
-done
-wait
+source scripts/device_env.sh
+L=$LCDE_RUN
+export TMPDIR=/dev/shm
+make_corpus /tmp/corpus
 echo "== lcde"
 python3 scripts/bench_build.py --lcde "$L $D/bin/lcde" --corpus /tmp/corpus --model "$D/llama-2.model" \
   --threads 1,2,4,8,12,16,0 --repeats 3 --tokens 400M --strategy none --json "${OUT:-/tmp}/final.json"

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs on the device machine: disk speed, build scaling with the output on
 # tmpfs (CPU only), and --stats per stage at several tokenizer cache sizes.
-# Results go to $OUT. Carry .device (see device_scaling.sh).
+# Results go to $OUT. Carry .device (see scripts/device_env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 df -h /tmp /dev/shm | tail -2
 dd if=/dev/zero of=/tmp/ddtest bs=1M count=1000 conv=fsync 2>&1 | tail -1; rm -f /tmp/ddtest
-D=$PWD/.device; L="$D/lib/ld-linux-x86-64.so.2 --library-path $D/lib"
-mkdir -p /tmp/bin; printf '#!/bin/sh\nexec %s %s "$@"\n' "$L" "$D/bin/zstd" > /tmp/bin/zstd; chmod +x /tmp/bin/zstd; export PATH=/tmp/bin:$PATH
-for i in $(seq 1 16); do python3 scripts/make_sample_corpus.py --out /tmp/corpus/part$i --tokens 35000000 --files 4 --seed $i 2>/dev/null & done; wait
+source scripts/device_env.sh
+L=$LCDE_RUN
+make_corpus /tmp/corpus
 echo "== scaling, output on /dev/shm"
 TMPDIR=/dev/shm python3 scripts/bench_build.py --lcde "$L $D/bin/lcde" --corpus /tmp/corpus --model $D/llama-2.model --threads 1,2,4,8,12,16 --repeats 3 --tokens 400M --strategy none --json $OUT/shm.json
 printf 'seed: 1\ninput: {paths: [/tmp/corpus]}\ntokenizer: {model: %s}\nmixture: {total_tokens: 400M, strategy: none}\noutput: {dir: /dev/shm/stats-out, sequence_length: 80K}\n' "$D/llama-2.model" > /tmp/s.yaml
