@@ -21,6 +21,7 @@
 #include "lcde/tokenizer.h"
 #include "lcde/validation.h"
 #include "lcde/version.h"
+#include "checkpoint.h"
 
 namespace lcde {
 
@@ -110,144 +111,10 @@ json ConfigJson(const Config& c) {
   return j;
 }
 
-// Everything the consuming thread has counted, as of the last entry it took.
-// Saved in each checkpoint; restored by --resume.
-struct BuildState {
-  std::vector<uint64_t> file_lines, file_bytes;
-  std::vector<uint8_t> file_touched;
-  RejectStats rejects;
-  uint64_t documents = 0;
-  uint64_t kept = 0, dropped_short = 0, dropped_budget = 0, dropped_unknown = 0, truncated = 0;
-  uint64_t held_out = 0;  // documents skipped because the validation set holds them
-  // The last document that entered the stream.
-  bool has_position = false;
-  uint32_t pos_file = 0, pos_source = 0;
-  uint64_t pos_line = 0, pos_take = 0, pos_tokens = 0;
-  uint64_t pos_emitted = 0;  // set in checkpoints: tokens of it already in finished chunks
-
-  explicit BuildState(size_t files) : file_lines(files, 0), file_bytes(files, 0), file_touched(files, 0) {}
-
-  uint64_t lines() const { return Sum(file_lines); }
-  uint64_t bytes() const { return Sum(file_bytes); }
-  uint64_t files_read() const { return Sum(file_touched); }
-  template <typename T>
-  static uint64_t Sum(const std::vector<T>& v) {
-    uint64_t n = 0;
-    for (auto x : v) n += x;
-    return n;
-  }
-
-  json ToJson() const {
-    json ex = json::array();
-    for (const auto& [reason, e] : rejects.examples) {
-      ex.push_back({{"reason", static_cast<int>(reason)}, {"file", e.file}, {"line", e.line}, {"detail", e.detail}});
-    }
-    return {{"file_lines", file_lines}, {"file_bytes", file_bytes}, {"file_touched", file_touched},
-            {"reject_counts", rejects.counts}, {"reject_examples", ex}, {"documents", documents},
-            {"kept", kept}, {"dropped_short", dropped_short}, {"dropped_budget", dropped_budget},
-            {"dropped_unknown", dropped_unknown}, {"truncated", truncated}, {"held_out", held_out},
-            {"has_position", has_position},
-            {"pos_file", pos_file}, {"pos_source", pos_source}, {"pos_line", pos_line}, {"pos_take", pos_take},
-            {"pos_tokens", pos_tokens}, {"pos_emitted", pos_emitted}};
-  }
-
-  void FromJson(const json& j) {
-    j.at("file_lines").get_to(file_lines);
-    j.at("file_bytes").get_to(file_bytes);
-    j.at("file_touched").get_to(file_touched);
-    j.at("reject_counts").get_to(rejects.counts);
-    rejects.examples.clear();
-    for (const auto& e : j.at("reject_examples")) {
-      rejects.examples.emplace_back(static_cast<RejectReason>(e.at("reason").get<int>()),
-                                    RejectExample{e.at("file"), e.at("line"), e.at("detail")});
-    }
-    documents = j.at("documents");
-    kept = j.at("kept");
-    dropped_short = j.at("dropped_short");
-    dropped_budget = j.at("dropped_budget");
-    dropped_unknown = j.at("dropped_unknown");
-    truncated = j.at("truncated");
-    held_out = j.at("held_out");
-    has_position = j.at("has_position");
-    pos_file = j.at("pos_file");
-    pos_source = j.at("pos_source");
-    pos_line = j.at("pos_line");
-    pos_take = j.at("pos_take");
-    pos_tokens = j.at("pos_tokens");
-    pos_emitted = j.at("pos_emitted");
-  }
-
-  // Records a reject entry: counted, and kept as an example while few.
-  void AddReject(RejectReason reason, const RejectExample* example) {
-    if (example) {
-      rejects.Add(reason, *example);
-    } else {
-      rejects.counts[static_cast<size_t>(reason)]++;
-    }
-  }
-};
-
-json SourceCountsJson(const Sampler& sampler) {
-  json a = json::array();
-  for (uint32_t i = 0; i < sampler.source_names().size(); ++i) {
-    const SourceCounts& c = sampler.counts(i);
-    a.push_back({{"name", sampler.source_names()[i]}, {"seen", c.seen}, {"kept", c.kept},
-                 {"kept_tokens", c.kept_tokens}, {"kept_long_tokens", c.kept_long_tokens},
-                 {"dropped_short", c.dropped_short}, {"dropped_budget", c.dropped_budget},
-                 {"truncated", c.truncated}, {"repeated", c.repeated}, {"repeated_tokens", c.repeated_tokens}});
-  }
-  return a;
-}
-
-void RestoreSampler(const json& a, Sampler* sampler) {
-  std::vector<std::string> names;
-  std::vector<SourceCounts> counts;
-  for (const auto& s : a) {
-    names.push_back(s.at("name"));
-    SourceCounts c;
-    c.seen = s.at("seen");
-    c.kept = s.at("kept");
-    c.kept_tokens = s.at("kept_tokens");
-    c.kept_long_tokens = s.at("kept_long_tokens");
-    c.dropped_short = s.at("dropped_short");
-    c.dropped_budget = s.at("dropped_budget");
-    c.truncated = s.at("truncated");
-    c.repeated = s.value("repeated", uint64_t{0});
-    c.repeated_tokens = s.value("repeated_tokens", uint64_t{0});
-    counts.push_back(c);
-  }
-  sampler->Restore(names, counts);
-}
-
 std::string Fingerprint(const Config& config, const Tokenizer& tokenizer, const std::vector<std::string>& files) {
   json j = {{"config", ConfigJson(config)}, {"tokenizer_sha256", tokenizer.sha256()},
             {"inputs", files}, {"lcde_version", kVersion}, {"format_version", kFormatVersion}};
   return Sha256Hex(j.dump());
-}
-
-// The file holding the token ids of a checkpoint's pending repeated copies.
-std::string RepeatsFileName(size_t shards) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "%s%05zu", kCheckpointRepeatsPrefix, shards);
-  return name;
-}
-
-Status RestoreRepeats(const std::string& dir, const json& saved, RepeatQueue* repeats) {
-  std::string name = saved.value("file", "");
-  if (!name.starts_with(kCheckpointRepeatsPrefix) || name.find('/') != std::string::npos) {
-    return Status::Corruption("cannot resume: the checkpoint names no valid repeats file");
-  }
-  std::string path = (fs::path(dir) / name).string();
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return Status::IOError("cannot resume: cannot read " + path);
-  if (Sha256Hex(bytes) != saved.value("tokens_sha256", "") || bytes.size() % sizeof(int32_t) != 0) {
-    return Status::Corruption("cannot resume: " + path + " is missing or not what the checkpoint records");
-  }
-  std::vector<int32_t> tokens(bytes.size() / sizeof(int32_t));
-  std::memcpy(tokens.data(), bytes.data(), bytes.size());
-  Status s = repeats->Restore(saved, tokens);
-  return s.ok() ? s : Status::Corruption("cannot resume: " + path + ": " + s.message());
 }
 
 std::string Describe(RejectReason reason, const RejectExample& e) {
