@@ -135,7 +135,7 @@ def main():
     for r in rows:
         speedup = base / r["wall_s"]
         r["speedup"] = speedup
-        # -j 0 is lcde's default: all cores this process may use.
+        # -j 0 is lcde's default; efficiency is counted against all cores this process may use.
         r["efficiency"] = speedup / (r["threads"] or cores)
         label = r["threads"] or f"default ({cores} cores)"
         print(f"| {label} | {r['wall_s']:.2f} | {r['tokens'] / r['wall_s'] / 1e6:.1f} | "

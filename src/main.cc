@@ -261,7 +261,7 @@ int main(int argc, char** argv) {
              ->check(CLI::Range(0.0, 1.0));
          c->add_flag("--exact", scan.options.exact, "Tokenize every document (default: estimate from bytes)");
          c->add_option("--threshold", scan.options.length_threshold, "Long-document threshold in tokens");
-         c->add_option("-j,--threads", scan.options.threads, "Threads (default: all cores)");
+         c->add_option("-j,--threads", scan.options.threads, "Threads (default: the available cores less a quarter)");
          c->add_flag("--json", scan.json, "One JSON object on stdout");
        },
        [&] { return RunScanCommand(scan); }},

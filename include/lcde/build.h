@@ -16,7 +16,7 @@
 namespace lcde {
 
 struct BuildOptions {
-  int threads = 0;            // tokenizer threads; 0 = all cores
+  int threads = 0;            // tokenizer threads; 0 = ResolveThreads(0) (pipeline.h)
   bool force = false;         // replace an existing dataset in output.dir
   bool resume = false;        // continue from output.dir's checkpoint
   bool strict = false;        // any rejected input line stops the build (kDataError)
