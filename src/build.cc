@@ -453,7 +453,9 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   if (options.progress) progress.Finish(packer.tokens_written(), state.bytes());
   times.Add("read + parse (reader thread, busy)", pipeline.reader_busy_seconds());
   times.Add("tokenize (sum over threads)", pipeline.tokenize_seconds());
-  times.Add("sample + pack + write", consume_seconds);
+  times.Add("sample + pack (consumer thread)", consume_seconds);
+  times.Add("  of which waiting for the writer", writer.wait_seconds());
+  times.Add("write shards (writer thread, busy)", writer.write_seconds());
 
   // The manifest: everything needed to read, trace and reproduce the dataset.
   auto t_manifest = std::chrono::steady_clock::now();

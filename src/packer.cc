@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 
@@ -64,7 +65,9 @@ Status Packer::Finish(bool keep_partial) {
 namespace {
 
 // Chunks handed over and not yet written: enough to ride out an fsync at a
-// shard's end, few enough to bound memory (4M-token chunks: 64 MiB).
+// shard's end, few enough to bound memory (4M-token chunks: 64 MiB). A
+// 64 MiB queue removed the packer's waits at 16 threads but not one second
+// of wall time (BENCHMARKS.md), so the queue stays short.
 constexpr size_t kMaxQueuedChunks = 4;
 
 }  // namespace
@@ -114,7 +117,11 @@ Status DatasetWriter::Enqueue(Job job) {
       WriteLoop();
     });
   }
-  cv_.wait(lock, [&] { return queue_.size() < kMaxQueuedChunks || !error_.ok(); });
+  if (queue_.size() >= kMaxQueuedChunks && error_.ok()) {
+    auto t0 = std::chrono::steady_clock::now();
+    cv_.wait(lock, [&] { return queue_.size() < kMaxQueuedChunks || !error_.ok(); });
+    wait_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  }
   if (!error_.ok()) return error_;
   queue_.push_back(std::move(job));
   cv_.notify_all();
@@ -134,11 +141,13 @@ void DatasetWriter::WriteLoop() {
     }
     Status s;
     if (!skip) {
+      auto t0 = std::chrono::steady_clock::now();
       try {
         s = WriteJob(*job);
       } catch (const std::exception& e) {  // this thread's edge: nothing may escape it
         s = Status::IOError(std::string("writing shard: ") + e.what());
       }
+      write_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (!s.ok() && error_.ok()) error_ = s;

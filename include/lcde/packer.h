@@ -116,6 +116,10 @@ class DatasetWriter : public ChunkSink {
 
   // REQUIRES: Finish() or Abandon() returned (the writing thread is idle).
   const std::vector<ShardInfo>& shards() const { return shards_; }
+  // Seconds the writing thread spent writing, and the caller spent waiting
+  // for room in the queue (for --stats). Same REQUIRES.
+  double write_seconds() const { return write_ns_ / 1e9; }
+  double wait_seconds() const { return wait_ns_ / 1e9; }
   static std::string ShardName(size_t index);
 
  private:
@@ -149,6 +153,8 @@ class DatasetWriter : public ChunkSink {
 
   // Owned by the writing thread while it runs.
   std::unique_ptr<ShardBuilder> current_;
+  int64_t write_ns_ = 0;
+  int64_t wait_ns_ = 0;  // the caller's
   std::vector<ShardInfo> shards_;
 };
 
