@@ -75,15 +75,9 @@ TEST_F(MergeTest, FourTasksMergeIntoOneDatasetThatMeetsTheTargets) {
   // No document in two tasks: each document starts exactly once, and every
   // input file was read by exactly one task.
   std::set<uint64_t> starts;
-  for (const auto& shard : m["shards"]) {
-    std::string seg = testing::ReadFile(dir_.Join("out/" + shard["name"].get<std::string>() + ".seg"));
-    for (size_t off = 16; off + 40 <= seg.size(); off += 40) {
-      uint64_t doc, doc_offset;
-      std::memcpy(&doc, seg.data() + off + 16, 8);
-      std::memcpy(&doc_offset, seg.data() + off + 24, 8);
-      if (doc_offset == 0) {
-        EXPECT_TRUE(starts.insert(doc).second) << "document " << doc << " twice";
-      }
+  for (const Segment& s : testing::ReadSegments(dir_.Join("out"))) {
+    if (s.doc_offset == 0) {
+      EXPECT_TRUE(starts.insert(s.document).second) << "document " << s.document << " twice";
     }
   }
   EXPECT_GT(starts.size(), 20u);
@@ -129,20 +123,10 @@ struct SegSummary {
 
 SegSummary Summarize(const std::string& dir) {
   SegSummary out;
-  auto m = nlohmann::json::parse(testing::ReadFile(dir + "/manifest.json"));
-  for (const auto& shard : m["shards"]) {
-    std::string seg = testing::ReadFile(dir + "/" + shard["name"].get<std::string>() + ".seg");
-    for (size_t off = 16; off + 40 <= seg.size(); off += 40) {
-      uint32_t length, source;
-      uint64_t doc, doc_tokens;
-      std::memcpy(&length, seg.data() + off + 8, 4);
-      std::memcpy(&source, seg.data() + off + 12, 4);
-      std::memcpy(&doc, seg.data() + off + 16, 8);
-      std::memcpy(&doc_tokens, seg.data() + off + 32, 8);
-      out.docs[doc].first += length;
-      out.docs[doc].second = doc_tokens;
-      out.source_tokens[source] += length;
-    }
+  for (const Segment& s : testing::ReadSegments(dir)) {
+    out.docs[s.document].first += s.length;
+    out.docs[s.document].second = s.doc_tokens;
+    out.source_tokens[s.source] += s.length;
   }
   return out;
 }

@@ -5,9 +5,11 @@
 #include <zstd.h>
 
 #include <cctype>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
@@ -96,6 +98,20 @@ CommandResult RunCommand(const std::string& command) {
   r.stdout_text = ReadFile(out);
   r.stderr_text = ReadFile(err);
   return r;
+}
+
+std::vector<Segment> ReadSegments(const std::string& dir) {
+  std::vector<Segment> out;
+  auto m = nlohmann::json::parse(ReadFile(dir + "/manifest.json"));
+  for (const auto& shard : m["shards"]) {
+    std::string seg = ReadFile(dir + "/" + shard["name"].get<std::string>() + ".seg");
+    for (size_t off = kSegHeaderBytes; off + sizeof(Segment) <= seg.size(); off += sizeof(Segment)) {
+      Segment s;
+      std::memcpy(&s, seg.data() + off, sizeof(s));
+      out.push_back(s);
+    }
+  }
+  return out;
 }
 
 }  // namespace lcde::testing

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "lcde/shard_writer.h"
+
 namespace lcde::testing {
 
 // A fresh directory under the system temp dir, removed by the destructor.
@@ -40,6 +42,10 @@ std::string ZstdCompress(const std::string& bytes, int level = 3);
 // once per build directory and shared by every test process (ctest runs each
 // test alone). Returns its directory, or "" when generation failed.
 std::string CachedSampleCorpus(const std::string& args);
+
+// Every Segment record of a dataset's shards, in manifest order (the shard
+// files read independently of lcde's own readers).
+std::vector<Segment> ReadSegments(const std::string& dir);
 
 struct CommandResult {
   int exit_code = -1;

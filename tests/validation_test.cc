@@ -25,21 +25,9 @@ struct Piece {
 };
 
 std::vector<Piece> Pieces(const std::string& dir) {
-  auto m = nlohmann::json::parse(testing::ReadFile(dir + "/manifest.json"));
   std::vector<Piece> out;
-  for (const auto& shard : m["shards"]) {
-    std::string seg = testing::ReadFile(dir + "/" + shard["name"].get<std::string>() + ".seg");
-    for (size_t off = 16; off + 40 <= seg.size(); off += 40) {
-      Piece p;
-      uint32_t length;
-      std::memcpy(&length, seg.data() + off + 8, 4);
-      std::memcpy(&p.source, seg.data() + off + 12, 4);
-      std::memcpy(&p.document, seg.data() + off + 16, 8);
-      std::memcpy(&p.doc_offset, seg.data() + off + 24, 8);
-      std::memcpy(&p.doc_tokens, seg.data() + off + 32, 8);
-      p.length = length;
-      out.push_back(p);
-    }
+  for (const Segment& s : testing::ReadSegments(dir)) {
+    out.push_back({s.document, s.doc_offset, s.doc_tokens, s.length, s.source});
   }
   return out;
 }
