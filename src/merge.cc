@@ -14,6 +14,7 @@
 #include "lcde/reader.h"
 #include "lcde/shard_writer.h"
 #include "lcde/stats.h"
+#include "lcde/validation.h"
 
 namespace lcde {
 
@@ -159,18 +160,12 @@ Status MergeValidation(const fs::path& dir, const std::vector<Part>& parts) {
     LCDE_RETURN_IF_ERROR(WriteManifest(out.string(), merged));
   }
   for (const auto& p : parts) {
-    std::ifstream in(p.dir / "validation" / "held_out.bin", std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (bytes.size() % 8 != 0) return Status::Corruption((p.dir / "validation/held_out.bin").string() + ": not whole ids");
-    size_t n = held.size();
-    held.resize(n + bytes.size() / 8);
-    if (!bytes.empty()) std::memcpy(held.data() + n, bytes.data(), bytes.size());
+    auto ids = ReadHeldOut(p.dir / "validation" / "held_out.bin");
+    if (!ids.ok()) return ids.status();
+    held.insert(held.end(), ids->begin(), ids->end());
   }
-  std::sort(held.begin(), held.end());
-  std::string bytes(held.size() * 8, '\0');
-  if (!held.empty()) std::memcpy(bytes.data(), held.data(), bytes.size());
   // Written last, as by a build: its presence says both sets are complete.
-  return WriteFileAtomically((root / "held_out.bin").string(), bytes);
+  return WriteHeldOut(root / "held_out.bin", std::move(held));
 }
 
 }  // namespace

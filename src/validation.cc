@@ -35,7 +35,10 @@ struct Split {
   std::vector<uint64_t> docs;
 };
 
-Result<std::vector<uint64_t>> ReadHeldOut(const fs::path& path) {
+
+}  // namespace
+
+Result<std::vector<uint64_t>> ReadHeldOut(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.eof() && !in) return Status::IOError("cannot read " + path.string());
@@ -45,7 +48,12 @@ Result<std::vector<uint64_t>> ReadHeldOut(const fs::path& path) {
   return ids;
 }
 
-}  // namespace
+Status WriteHeldOut(const std::filesystem::path& path, std::vector<uint64_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  std::string bytes(ids.size() * 8, '\0');
+  if (!ids.empty()) std::memcpy(bytes.data(), ids.data(), bytes.size());
+  return WriteFileAtomically(path.string(), bytes);
+}
 
 Result<std::vector<uint64_t>> BuildValidation(const ValidationPlan& plan) {
   const Config& config = *plan.config;
@@ -165,10 +173,8 @@ Result<std::vector<uint64_t>> BuildValidation(const ValidationPlan& plan) {
     LCDE_RETURN_IF_ERROR(WriteManifest(d.string(), m));
   }
   std::sort(held.begin(), held.end());
-  std::string bytes(held.size() * 8, '\0');
-  if (!held.empty()) std::memcpy(bytes.data(), held.data(), bytes.size());
   // Written last: its presence says both sets are complete.
-  LCDE_RETURN_IF_ERROR(WriteFileAtomically(held_path.string(), bytes));
+  LCDE_RETURN_IF_ERROR(WriteHeldOut(held_path, held));
   spdlog::info("validation: {} documents held out into {}", held.size(), root.string());
   return held;
 }

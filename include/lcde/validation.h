@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -33,5 +34,11 @@ struct ValidationPlan {
 // Builds the validation sets unless `dir`/validation is already complete
 // (then only reads its held-out ids). Returns the sorted held-out ids.
 Result<std::vector<uint64_t>> BuildValidation(const ValidationPlan& plan);
+
+// validation/held_out.bin: the held-out document ids, sorted, <u8 each.
+// kCorruption when the file is not a whole number of ids.
+Result<std::vector<uint64_t>> ReadHeldOut(const std::filesystem::path& path);
+// Writes `ids` sorted, through a temporary file and a rename.
+Status WriteHeldOut(const std::filesystem::path& path, std::vector<uint64_t> ids);
 
 }  // namespace lcde
