@@ -164,7 +164,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   std::unique_ptr<Tokenizer> tokenizer;
   {
     ScopedTimer t(&times, "load tokenizer");
-    auto r = Tokenizer::Load(config.tokenizer.model, TokenizerOptionsForThreads(ResolveThreads(options.threads)));
+    auto r = Tokenizer::Load(config.tokenizer.model);
     if (!r.ok()) return r.status();
     tokenizer = std::move(r.value());
   }

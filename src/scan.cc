@@ -74,7 +74,7 @@ Result<ScanResult> Scan(const ScanOptions& o) {
 
   std::unique_ptr<Tokenizer> tokenizer;
   if (!o.tokenizer.empty()) {
-    auto t = Tokenizer::Load(o.tokenizer, TokenizerOptionsForThreads(ResolveThreads(o.threads)));
+    auto t = Tokenizer::Load(o.tokenizer);
     if (!t.ok()) return t.status();
     tokenizer = std::move(t.value());
   }

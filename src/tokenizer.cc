@@ -15,12 +15,12 @@
 namespace lcde {
 
 struct Tokenizer::Fast {
-  uint64_t instance = 0;  // never reused: keys the per-thread caches
+  uint64_t instance = 0;  // never reused: keys the threads' cache writers
   const sentencepiece::SentencePieceProcessor* processor = nullptr;
   fasttok::Plan plan;
   std::unique_ptr<fasttok::NativeBpe> native;  // null: misses go to the library
   std::vector<int32_t> lone_space_ids;         // the ids of a trailing lone "▁"
-  size_t cache_bytes = 0;
+  std::unique_ptr<fasttok::SegmentCache> cache;  // null: no cache
   size_t max_native_segment_bytes = 0;
 };
 
@@ -28,21 +28,21 @@ namespace {
 
 std::atomic<uint64_t> g_next_instance{1};
 
-// Per-thread state: one segment cache per live Tokenizer this thread used,
-// plus scratch buffers. Caches of destroyed Tokenizers are dropped the next
-// time the thread meets a Tokenizer it has not just used.
+// Per-thread state: this thread's writer into the shared cache of each live
+// Tokenizer it used, plus scratch buffers. Writers of destroyed Tokenizers
+// are dropped the next time the thread meets a Tokenizer it has not just used.
 struct ThreadState {
   struct Entry {
     uint64_t instance;
     std::weak_ptr<const Tokenizer::Fast> owner;
-    std::unique_ptr<fasttok::SegmentCache> cache;
+    std::unique_ptr<fasttok::SegmentCache::Writer> writer;
     uint64_t last_use;
   };
   static constexpr size_t kMaxEntries = 4;
   std::vector<Entry> entries;
   uint64_t clock = 0;
   uint64_t last_instance = 0;
-  fasttok::SegmentCache* last_cache = nullptr;
+  fasttok::SegmentCache::Writer* last_writer = nullptr;
   fasttok::NativeBpe::ScratchPtr scratch = fasttok::NativeBpe::NewScratch();
   std::string normalized;
   std::vector<int32_t> segment_ids;
@@ -54,24 +54,26 @@ ThreadState& Tls() {
   return state;
 }
 
-fasttok::SegmentCache* FindCache(ThreadState& ts, const std::shared_ptr<const Tokenizer::Fast>& fast,
-                                 bool create) {
-  if (ts.last_instance == fast->instance) return ts.last_cache;
-  if (fast->cache_bytes == 0) return nullptr;
+// This thread's writer into fast's cache; null when fast has no cache (or,
+// unless `create`, this thread has not used it).
+fasttok::SegmentCache::Writer* FindWriter(ThreadState& ts, const std::shared_ptr<const Tokenizer::Fast>& fast,
+                                          bool create) {
+  if (ts.last_instance == fast->instance) return ts.last_writer;
+  if (fast->cache == nullptr) return nullptr;
   ++ts.clock;
-  fasttok::SegmentCache* found = nullptr;
+  fasttok::SegmentCache::Writer* found = nullptr;
   for (size_t i = 0; i < ts.entries.size();) {
     if (ts.entries[i].owner.expired()) {
       if (ts.entries[i].instance == ts.last_instance) {
         ts.last_instance = 0;
-        ts.last_cache = nullptr;
+        ts.last_writer = nullptr;
       }
       ts.entries.erase(ts.entries.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
     if (ts.entries[i].instance == fast->instance) {
       ts.entries[i].last_use = ts.clock;
-      found = ts.entries[i].cache.get();
+      found = ts.entries[i].writer.get();
     }
     ++i;
   }
@@ -82,12 +84,11 @@ fasttok::SegmentCache* FindCache(ThreadState& ts, const std::shared_ptr<const To
                                   [](const auto& a, const auto& b) { return a.last_use < b.last_use; });
       ts.entries.erase(lru);
     }
-    ts.entries.push_back({fast->instance, fast, std::make_unique<fasttok::SegmentCache>(fast->cache_bytes),
-                          ts.clock});
-    found = ts.entries.back().cache.get();
+    ts.entries.push_back({fast->instance, fast, std::make_unique<fasttok::SegmentCache::Writer>(), ts.clock});
+    found = ts.entries.back().writer.get();
   }
   ts.last_instance = fast->instance;
-  ts.last_cache = found;
+  ts.last_writer = found;
   return found;
 }
 
@@ -190,13 +191,6 @@ bool AgreesWithLibrary(const fasttok::SpmModelInfo& info, const sentencepiece::S
 
 Tokenizer::~Tokenizer() = default;
 
-TokenizerOptions TokenizerOptionsForThreads(int threads) {
-  TokenizerOptions o;
-  o.cache_bytes_per_thread =
-      std::min(o.cache_bytes_per_thread, kTokenizerCacheBudgetBytes / static_cast<size_t>(std::max(threads, 1)));
-  return o;
-}
-
 Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_path) {
   return Load(model_path, TokenizerOptions());
 }
@@ -248,16 +242,17 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_path
   fast->instance = g_next_instance.fetch_add(1);
   fast->processor = t->processor_.get();
   fast->plan = fasttok::AnalyzeModel(info);
-  fast->cache_bytes = options.cache_bytes_per_thread;
+  size_t cache_bytes = options.cache_bytes;
   if (const char* env = std::getenv("LCDE_TOKENIZER_CACHE_MB")) {
-    // A tuning knob for benchmarks: the per-thread cache bound in MiB (0 = off).
+    // A tuning knob for benchmarks: the cache bound in MiB (0 = off).
     char* end = nullptr;
     unsigned long mb = std::strtoul(env, &end, 10);
     if (end == env || *end != '\0' || mb > 4096) {
       return Status::InvalidConfig(std::string("LCDE_TOKENIZER_CACHE_MB='") + env + "': expected MiB in [0, 4096]");
     }
-    fast->cache_bytes = static_cast<size_t>(mb) << 20;
+    cache_bytes = static_cast<size_t>(mb) << 20;
   }
+  if (cache_bytes > 0) fast->cache = std::make_unique<fasttok::SegmentCache>(cache_bytes);
   fast->max_native_segment_bytes = options.max_native_segment_bytes;
   t->bytes_plus_one_ = fast->plan.bytes_plus_one;
   t->encoder_note_ = fast->plan.reason;
@@ -301,7 +296,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_path
       return t;
     }
   }
-  t->ClearThreadCache();
+  t->ClearCache();
   spdlog::debug("tokenizer {}: {} path{}{}", model_path, t->encoder(), t->encoder_note_.empty() ? "" : ": ",
                 t->encoder_note_);
   return t;
@@ -332,10 +327,11 @@ Status Tokenizer::Encode(std::string_view text, bool add_bos, bool add_eos,
 Status Tokenizer::EncodeSegments(std::string_view text, std::vector<int32_t>* ids) const {
   const Fast& f = *fast_;
   ThreadState& ts = Tls();
-  fasttok::SegmentCache* cache = FindCache(ts, fast_, /*create=*/true);
+  fasttok::SegmentCache::Writer* writer = FindWriter(ts, fast_, /*create=*/true);
+  fasttok::SegmentCache* cache = f.cache.get();
   fasttok::Segmenter segmenter(text);
   std::string_view key;
-  if (cache == nullptr) {
+  if (writer == nullptr) {
     while (segmenter.Next(&key)) LCDE_RETURN_IF_ERROR(EncodeKey(f, ts, key, ids));
     return Status::Ok();
   }
@@ -362,7 +358,7 @@ Status Tokenizer::EncodeSegments(std::string_view text, std::vector<int32_t>* id
   };
   while (tail - head < kAhead && produce()) {
   }
-  TokenizerCacheStats& stats = cache->stats();
+  TokenizerCacheStats& stats = writer->stats;
   while (head != tail) {
     if (tail - head > 2 && ring[(head + 2) % kRing].hash != 0) cache->PrefetchEntry(ring[(head + 2) % kRing].hash);
     const Pending p = ring[head++ % kRing];
@@ -381,7 +377,7 @@ Status Tokenizer::EncodeSegments(std::string_view text, std::vector<int32_t>* id
     ++stats.misses;
     ts.segment_ids.clear();
     LCDE_RETURN_IF_ERROR(EncodeKey(f, ts, p.key, &ts.segment_ids));
-    cache->Insert(p.hash, p.key, ts.segment_ids.data(), ts.segment_ids.size());
+    cache->Insert(writer, p.hash, p.key, ts.segment_ids.data(), ts.segment_ids.size());
     ids->insert(ids->end(), ts.segment_ids.begin(), ts.segment_ids.end());
   }
   return Status::Ok();
@@ -412,18 +408,16 @@ uint64_t Tokenizer::MaxTokensForBytes(uint64_t bytes) const {
   return UINT64_MAX / 4;
 }
 
-TokenizerCacheStats Tokenizer::ThreadCacheStats() const {
+TokenizerCacheStats Tokenizer::CacheStats() const {
   if (fast_ == nullptr) return {};
-  fasttok::SegmentCache* cache = FindCache(Tls(), fast_, /*create=*/false);
-  return cache != nullptr ? cache->Snapshot() : TokenizerCacheStats{};
+  fasttok::SegmentCache::Writer* writer = FindWriter(Tls(), fast_, /*create=*/false);
+  return writer != nullptr ? fast_->cache->Snapshot(*writer) : TokenizerCacheStats{};
 }
 
-void Tokenizer::ClearThreadCache() const {
-  if (fast_ == nullptr) return;
-  if (fasttok::SegmentCache* cache = FindCache(Tls(), fast_, /*create=*/false)) {
-    cache->Clear();
-    cache->stats() = TokenizerCacheStats{};
-  }
+void Tokenizer::ClearCache() const {
+  if (fast_ == nullptr || fast_->cache == nullptr) return;
+  fast_->cache->Clear();
+  if (fasttok::SegmentCache::Writer* writer = FindWriter(Tls(), fast_, /*create=*/false)) writer->stats = {};
 }
 
 std::string Tokenizer::Decode(std::span<const int32_t> ids) const {

@@ -212,7 +212,7 @@ TEST(TokenizerTest, LongSegmentsGoToTheLibraryWhole) {
     for (const std::string& text : {line, "word " + line + " word", "  " + line + "  ", kBlock + line + kBlock}) {
       ExpectLibraryIds(model, toks, text);
     }
-    EXPECT_GT(toks[0]->ThreadCacheStats().uncached, 0u);
+    EXPECT_GT(toks[0]->CacheStats().uncached, 0u);
   }
 }
 
@@ -283,10 +283,10 @@ TEST(TokenizerTest, RandomStringsMatchTheLibrary) {
   }
 }
 
-TEST(TokenizerTest, TinyCacheClearsAndStaysExact) {
+TEST(TokenizerTest, TinyCacheFillsAndStaysExact) {
   for (const auto& model : Models()) {
     TokenizerOptions options;
-    options.cache_bytes_per_thread = 1;  // clamped to the minimum: clears often
+    options.cache_bytes = 1;  // clamped to the minimum: fills, then refuses
     auto tok = MustLoad(model, options);
     std::vector<std::unique_ptr<Tokenizer>> toks;
     toks.push_back(std::move(tok));
@@ -300,11 +300,11 @@ TEST(TokenizerTest, TinyCacheClearsAndStaysExact) {
       }
       ExpectLibraryIds(model, toks, text);
     }
-    const TokenizerCacheStats stats = toks[0]->ThreadCacheStats();
-    EXPECT_GT(stats.clears, 0u) << model << ": " << stats.entries << " entries, " << stats.bytes << " bytes, "
+    const TokenizerCacheStats stats = toks[0]->CacheStats();
+    EXPECT_GT(stats.refused, 0u) << model << ": " << stats.entries << " entries, " << stats.bytes << " bytes, "
                                 << stats.hits << " hits, " << stats.misses << " misses";
     // No cache at all.
-    options.cache_bytes_per_thread = 0;
+    options.cache_bytes = 0;
     toks[0] = MustLoad(model, options);
     ExpectLibraryIds(model, toks, text);
   }
@@ -340,7 +340,7 @@ TEST(TokenizerTest, SameIdsAsTheLibraryOnTheSampleCorpus) {
       EXPECT_LE(want.size(), toks[0]->MaxTokensForBytes(text.size()));
     }
     EXPECT_EQ(mismatches, 0u) << model;
-    EXPECT_GT(toks[0]->ThreadCacheStats().hits, toks[0]->ThreadCacheStats().misses);
+    EXPECT_GT(toks[0]->CacheStats().hits, toks[0]->CacheStats().misses);
     std::printf("[          ] %s: %zu documents, %llu tokens, all equal\n", model.c_str(), docs.size(),
                 static_cast<unsigned long long>(tokens));
   }
@@ -767,23 +767,6 @@ TEST(TokenizerTest, MissingAndInvalidModels) {
   auto bad = Tokenizer::Load(dir.Join("bad.model"));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), Status::Code::kInvalidConfig);
-}
-
-}  // namespace
-}  // namespace lcde
-
-namespace lcde {
-namespace {
-
-TEST(TokenizerOptionsTest, CachesOfAllThreadsStayUnderTheBudget) {
-  EXPECT_EQ(TokenizerOptionsForThreads(1).cache_bytes_per_thread, size_t{32} << 20);
-  EXPECT_EQ(TokenizerOptionsForThreads(12).cache_bytes_per_thread, size_t{32} << 20);
-  EXPECT_EQ(TokenizerOptionsForThreads(16).cache_bytes_per_thread, size_t{24} << 20);
-  for (int t : {1, 2, 13, 16, 64, 256}) {
-    EXPECT_LE(TokenizerOptionsForThreads(t).cache_bytes_per_thread * static_cast<size_t>(t),
-              std::max(kTokenizerCacheBudgetBytes, size_t{32} << 20))
-        << t;
-  }
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 // Speed: for models where it is provably exact (BPE, identity normalizer,
 // LLaMA-style whitespace handling; see fast_tokenizer.h for the derivation),
 // Encode splits the text at word boundaries into independent segments, looks
-// each one up in a per-thread cache and encodes misses with a native
+// each one up in a cache shared by all threads and encodes misses with a native
 // re-implementation of the library's BPE. Any other model uses the library
 // as is. encoder() says which path a Tokenizer took and encoder_note() why.
 #pragma once
@@ -37,10 +37,10 @@ struct TokenizerOptions {
   // kAuto is overridden by the environment variable LCDE_TOKENIZER:
   // "library" | "segments-library" | "auto" (or unset/empty).
   TokenizerMode mode = TokenizerMode::kAuto;
-  // Bound on the segment cache of each (thread, Tokenizer) pair; 0 disables
-  // the cache. The cache starts small and grows on demand up to this bound,
-  // then is emptied and refills.
-  size_t cache_bytes_per_thread = size_t{32} << 20;
+  // Bound on the segment cache that all threads using this Tokenizer share
+  // (0 disables it). It grows on demand up to this bound, then stops
+  // inserting. The tuning knob LCDE_TOKENIZER_CACHE_MB overrides it.
+  size_t cache_bytes = size_t{256} << 20;
   // Segments longer than this (bytes: a line without spaces, a run of
   // spaces) are encoded by the library rather than the native BPE. Both hold
   // memory proportional to the segment while encoding it: the native BPE at
@@ -48,21 +48,15 @@ struct TokenizerOptions {
   size_t max_native_segment_bytes = size_t{1} << 30;
 };
 
-// Segment caches of all threads together stay under this (a 16-thread
-// build must fit in 1 GiB with its batches in flight).
-inline constexpr size_t kTokenizerCacheBudgetBytes = size_t{384} << 20;
-// Options for `threads` threads sharing one Tokenizer: each thread's cache
-// bound is 32 MiB, less when the budget above would be exceeded.
-TokenizerOptions TokenizerOptionsForThreads(int threads);
-
-// The calling thread's segment cache for one Tokenizer.
+// The segment cache of one Tokenizer: the calling thread's lookups, and
+// what the cache shared by all threads holds.
 struct TokenizerCacheStats {
   uint64_t hits = 0;
-  uint64_t misses = 0;     // segments encoded and then inserted
+  uint64_t misses = 0;     // segments encoded (and offered to the cache)
   uint64_t uncached = 0;   // segments too long for the cache, encoded directly
-  uint64_t entries = 0;
-  uint64_t clears = 0;     // times the cache reached its bound and was emptied
-  uint64_t bytes = 0;      // memory held now
+  uint64_t refused = 0;    // misses not inserted: the cache had reached its bound
+  uint64_t entries = 0;    // in the shared cache (approximate while threads insert)
+  uint64_t bytes = 0;      // memory the shared cache holds now
 };
 
 class Tokenizer {
@@ -103,10 +97,12 @@ class Tokenizer {
   // Why encoder() is not "segments+native-bpe" ("" when it is).
   const std::string& encoder_note() const { return encoder_note_; }
 
-  // The calling thread's cache for this Tokenizer (zeros when none).
-  TokenizerCacheStats ThreadCacheStats() const;
-  // Empties the calling thread's cache for this Tokenizer (cold-cache runs).
-  void ClearThreadCache() const;
+  // The calling thread's counters and the shared cache's size (zeros when
+  // there is no cache).
+  TokenizerCacheStats CacheStats() const;
+  // Empties the shared cache and the calling thread's counters (cold-cache
+  // runs). REQUIRES: no other thread encodes with this Tokenizer meanwhile.
+  void ClearCache() const;
 
   struct Fast;  // the fast path's state (src/tokenizer.cc)
 
