@@ -1,6 +1,7 @@
 #include "lcde/shard_writer.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,11 +9,16 @@
 
 #include <algorithm>
 #include <bit>
+#include <condition_variable>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 namespace lcde {
@@ -143,12 +149,101 @@ std::string ParentDir(const std::string& path) {
   return parent.empty() ? "." : parent;
 }
 
+// Hashes buffers on a thread of its own, in the order they are handed over,
+// so that SHA-256 (about a third of the writer's time) overlaps with the
+// conversion and the write of the next buffers. The caller takes a free
+// buffer, fills it, and Submit()s it; the hasher returns it when done.
+class BackgroundHasher {
+ public:
+  BackgroundHasher(size_t buffers, size_t capacity) {
+    for (size_t i = 0; i < buffers; ++i) {
+      storage_.emplace_back(new char[capacity]);
+      free_.push_back(storage_.back().get());
+    }
+  }
+  ~BackgroundHasher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  BackgroundHasher(const BackgroundHasher&) = delete;
+  BackgroundHasher& operator=(const BackgroundHasher&) = delete;
+
+  // A buffer no one reads; blocks while all are queued.
+  char* TakeFree() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !free_.empty(); });
+    char* b = free_.back();
+    free_.pop_back();
+    return b;
+  }
+  // Queues [data, data+n) for hashing. The caller may still read the buffer
+  // (to write it) but not change it; it comes back through TakeFree().
+  void Submit(char* data, size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!thread_.joinable()) {
+      thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "lcde-hash");
+        Loop();
+      });
+    }
+    queue_.push_back({data, n});
+    cv_.notify_all();
+  }
+  // The digest of everything submitted, once hashed.
+  Result<std::string> HexDigest() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+    return sha_.HexDigest();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      const auto [data, n] = queue_.front();
+      queue_.pop_front();
+      busy_ = true;
+      lock.unlock();
+      sha_.Update(data, n);
+      lock.lock();
+      busy_ = false;
+      free_.push_back(data);
+      cv_.notify_all();
+    }
+  }
+
+  Sha256 sha_;  // the hashing thread's while it runs
+  std::vector<std::unique_ptr<char[]>> storage_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<char*> free_;
+  std::deque<std::pair<char*, size_t>> queue_;
+  bool busy_ = false, stop_ = false;
+  std::thread thread_;
+};
+
 // An append-only file behind a user-space buffer, hashing bytes as they leave
-// the buffer so the digest costs no second read of the file.
+// the buffer so the digest costs no second read of the file. With
+// `background_hash` the hashing runs on a thread of its own (large files).
 class BufferedFile {
  public:
-  BufferedFile(std::string path, size_t capacity)
-      : path_(std::move(path)), buf_(new char[capacity]), cap_(capacity) {}
+  BufferedFile(std::string path, size_t capacity, bool background_hash = false) : path_(std::move(path)), cap_(capacity) {
+    if (background_hash) {
+      // Three buffers: one being filled, one being written while hashed,
+      // one for the hasher to lag behind by.
+      hasher_ = std::make_unique<BackgroundHasher>(3, capacity);
+      buf_ = hasher_->TakeFree();
+    } else {
+      own_buf_.reset(new char[capacity]);
+      buf_ = own_buf_.get();
+    }
+  }
   ~BufferedFile() { Close(); }
   BufferedFile(const BufferedFile&) = delete;
   BufferedFile& operator=(const BufferedFile&) = delete;
@@ -164,7 +259,7 @@ class BufferedFile {
 
   // Direct access to the free tail of the buffer for in-place conversion.
   size_t room() const { return cap_ - used_; }
-  char* tail() { return buf_.get() + used_; }
+  char* tail() { return buf_ + used_; }
   void Advance(size_t n) {
     used_ += n;
     bytes_ += n;
@@ -185,8 +280,15 @@ class BufferedFile {
 
   Status Flush() {
     if (used_ == 0) return Status::Ok();
-    sha_.Update(buf_.get(), used_);
-    Status s = WriteAll(fd_, buf_.get(), used_, path_);
+    Status s;
+    if (hasher_) {
+      hasher_->Submit(buf_, used_);
+      s = WriteAll(fd_, buf_, used_, path_);  // while the hasher reads it too
+      buf_ = hasher_->TakeFree();
+    } else {
+      sha_.Update(buf_, used_);
+      s = WriteAll(fd_, buf_, used_, path_);
+    }
     used_ = 0;
     return s;
   }
@@ -201,7 +303,7 @@ class BufferedFile {
     return Status::Ok();
   }
 
-  Result<std::string> HexDigest() { return sha_.HexDigest(); }
+  Result<std::string> HexDigest() { return hasher_ ? hasher_->HexDigest() : sha_.HexDigest(); }
 
   void Close() {
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
@@ -209,7 +311,9 @@ class BufferedFile {
 
  private:
   std::string path_;
-  std::unique_ptr<char[]> buf_;
+  std::unique_ptr<BackgroundHasher> hasher_;  // null: hash on the caller's thread
+  std::unique_ptr<char[]> own_buf_;
+  char* buf_ = nullptr;
   size_t cap_;
   size_t used_ = 0;
   uint64_t bytes_ = 0;
@@ -222,6 +326,40 @@ void PutLE(std::string* out, T v) {
   char b[sizeof(T)];
   std::memcpy(b, &v, sizeof(T));  // host is little-endian (static_assert above)
   out->append(b, sizeof(T));
+}
+
+// The writer thread runs these over every token of the dataset, so they are
+// written in blocks of 16 that the compiler turns into vector code at -O2
+// (its cheap vectorizer takes only loops of a fixed trip count).
+constexpr size_t kLanes = 16;
+
+// Whether every id is in [0, max of dtype]: an id outside has a bit set
+// that no valid id has (bit 31 for a negative, bits 16-31 above 65535).
+bool AllIdsFit(std::span<const int32_t> ids, TokenDtype dtype) {
+  const uint32_t forbidden = dtype == TokenDtype::kUint16 ? 0xffff0000u : 0x80000000u;
+  uint32_t any = 0;
+  size_t i = 0;
+  for (; i + kLanes <= ids.size(); i += kLanes) {
+    uint32_t block = 0;
+    for (size_t u = 0; u < kLanes; ++u) block |= static_cast<uint32_t>(ids[i + u]);
+    any |= block;
+  }
+  for (; i < ids.size(); ++i) any |= static_cast<uint32_t>(ids[i]);
+  return (any & forbidden) == 0;
+}
+
+// ids[0, n) as little-endian uint16 at out. REQUIRES: AllIdsFit(uint16).
+void NarrowToUint16(const int32_t* ids, size_t n, char* out) {
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    uint16_t block[kLanes];
+    for (size_t u = 0; u < kLanes; ++u) block[u] = static_cast<uint16_t>(ids[i + u]);
+    std::memcpy(out + 2 * i, block, sizeof(block));
+  }
+  for (; i < n; ++i) {
+    const uint16_t v = static_cast<uint16_t>(ids[i]);
+    std::memcpy(out + 2 * i, &v, 2);
+  }
 }
 
 const char* DtypeName(TokenDtype d) { return d == TokenDtype::kUint16 ? "uint16" : "int32"; }
@@ -250,7 +388,7 @@ struct ShardBuilder::Rep {
       : dir(std::move(d)),
         name(std::move(n)),
         dtype(t),
-        bin(Path(".bin.tmp"), kBinBufferBytes),
+        bin(Path(".bin.tmp"), kBinBufferBytes, /*background_hash=*/true),
         seg(Path(".seg.tmp"), kSegBufferBytes),
         idx_tmp(Path(".idx.tmp")) {}
 
@@ -319,20 +457,12 @@ Status ShardBuilder::AddChunk(std::span<const int32_t> tokens,
   if (chunk >= std::numeric_limits<uint32_t>::max()) {
     return Status::Corruption(where + ": too many chunks for the u32 Segment.chunk field");
   }
-  {
-    int32_t lo = 0, hi = 0;
-    for (int32_t t : tokens) {  // branch-free min/max; vectorizes
-      lo = std::min(lo, t);
-      hi = std::max(hi, t);
-    }
-    const int32_t limit = r.dtype == TokenDtype::kUint16 ? 65535 : std::numeric_limits<int32_t>::max();
-    if (lo < 0 || hi > limit) {
-      for (size_t i = 0; i < tokens.size(); ++i) {
-        if (tokens[i] < 0 || tokens[i] > limit) {
-          return Status::Corruption(where + ": token id " + std::to_string(tokens[i]) +
-                                    " at position " + std::to_string(i) + " does not fit " +
-                                    DtypeName(r.dtype));
-        }
+  const int32_t limit = r.dtype == TokenDtype::kUint16 ? 65535 : std::numeric_limits<int32_t>::max();
+  if (!AllIdsFit(tokens, r.dtype)) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (tokens[i] < 0 || tokens[i] > limit) {
+        return Status::Corruption(where + ": token id " + std::to_string(tokens[i]) + " at position " +
+                                  std::to_string(i) + " does not fit " + DtypeName(r.dtype));
       }
     }
   }
@@ -371,10 +501,7 @@ Status ShardBuilder::AddChunk(std::span<const int32_t> tokens,
     size_t k = std::min(fit, tokens.size() - i);
     char* out = r.bin.tail();
     if (r.dtype == TokenDtype::kUint16) {
-      for (size_t j = 0; j < k; ++j) {
-        const uint16_t v = static_cast<uint16_t>(tokens[i + j]);
-        std::memcpy(out + 2 * j, &v, 2);
-      }
+      NarrowToUint16(tokens.data() + i, k, out);
     } else {
       std::memcpy(out, tokens.data() + i, k * 4);
     }
