@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/device_env.sh
 LOADER=$LCDE_RUN
+export TMPDIR=/dev/shm  # output on tmpfs: the CPU is measured, not the disk
 corpus=/tmp/corpus
 make_corpus "$corpus"
 for t in ${THREADS:-1 8 12 16}; do
@@ -17,7 +18,7 @@ for t in ${THREADS:-1 8 12 16}; do
       --json "${OUT:-/tmp}/$bin-j$t.json" | sed -n '3p;$p'
   done
 done
-printf 'seed: 1\ninput: {paths: [%s]}\ntokenizer: {model: %s}\nmixture: {total_tokens: %s, strategy: %s}\noutput: {dir: /tmp/stats-out, sequence_length: 80K}\n' \
+printf 'seed: 1\ninput: {paths: [%s]}\ntokenizer: {model: %s}\nmixture: {total_tokens: %s, strategy: %s}\noutput: {dir: /dev/shm/stats-out, sequence_length: 80K}\n' \
   "$corpus" "$D/llama-2.model" "${BUILD_TOKENS:-400M}" "${STRATEGY:-none}" > /tmp/stats.yaml
 for bin in lcde-base lcde; do
   echo "== $bin --stats -j16"

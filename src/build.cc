@@ -1,6 +1,7 @@
 #include "lcde/build.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -452,9 +453,12 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
   }
   if (options.progress) progress.Finish(packer.tokens_written(), state.bytes());
   times.Add("read + parse (reader thread, busy)", pipeline.reader_busy_seconds());
+  times.Add("  readers waiting for read-ahead room", pipeline.reader_wait_seconds());
   times.Add("tokenize (sum over threads)", pipeline.tokenize_seconds());
+  times.Add("  of which on a CPU", pipeline.tokenize_cpu_seconds());
   times.Add("sample + pack (consumer thread)", consume_seconds);
   times.Add("  of which waiting for the writer", writer.wait_seconds());
+  times.Add("consumer idle, waiting for tokenized batches", pipeline.next_wait_seconds());
   times.Add("write shards (writer thread, busy)", writer.write_seconds());
 
   // The manifest: everything needed to read, trace and reproduce the dataset.
@@ -586,6 +590,12 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
               writer.shards().size(), dir.c_str());
   if (options.print_stages) {
     times.Add("total", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
+    // Against total x cores: how much of the machine the build used.
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) == 0) {
+      auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+      times.Add("process CPU time (user + system)", seconds(usage.ru_utime) + seconds(usage.ru_stime));
+    }
     std::fprintf(stderr, "%s", times.Report().c_str());
   }
   return Status::Ok();

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,17 @@ using Clock = std::chrono::steady_clock;
 int64_t NanosSince(Clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
 }
+
+// CPU time of the calling thread: with more threads than free cores a
+// thread's wall time includes the time it waited for one.
+int64_t ThreadCpuNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Heap order for the tokenizers' queue: the earliest batch on top.
+bool LaterFirst(const std::shared_ptr<Batch>& a, const std::shared_ptr<Batch>& b) { return a->order > b->order; }
 
 }  // namespace
 
@@ -119,9 +131,15 @@ Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer
   // reader per four tokenizer threads keeps the tokenizers fed.
   readers_ = std::clamp(threads_ / 4, 1, 8);
   readers_ = std::max(1, std::min<int>(readers_, static_cast<int>(order_.size())));
-  // Readers of the files after the current one read ahead so the tokenizers
-  // stay busy while the consumer drains one file; about 1 MiB a batch.
-  max_in_flight_per_reader_ = std::max(2 * threads_ / readers_ + 2, 16);
+  // Batches (about 1 MiB of text each) read and not yet consumed. Next()
+  // takes files in order, so every reader but the current file's must read
+  // ahead by whole files to stay busy: a bound per reader smaller than a
+  // file left one reader working at a time (the build's input rate stayed
+  // at one reader's from 8 threads up). The bound is on all readers
+  // together; the current file's reader may exceed it, by its own bound,
+  // so that Next() always gets what it waits for.
+  max_in_flight_ = std::max(64, 8 * threads_);
+  max_in_flight_per_reader_ = std::max(16, 2 * threads_);
   weighted_ = 0;
   while (weighted_ < sampler.source_names().size() && sampler.HasWeight(weighted_)) {
     weighted_ids_.emplace(sampler.source_names()[weighted_], weighted_);
@@ -130,6 +148,7 @@ Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer
   source_full_ = std::make_unique<std::atomic<bool>[]>(weighted_);
   for (uint32_t i = 0; i < weighted_; ++i) source_full_[i] = sampler.SourceFull(i);
   per_file_.resize(order_.size());
+  per_file_pushed_.assign(order_.size(), 0);
   file_done_.assign(order_.size(), 0);
   in_flight_.assign(static_cast<size_t>(readers_), 0);
 }
@@ -163,6 +182,7 @@ void Pipeline::Start() {
 }
 
 std::shared_ptr<Batch> Pipeline::Next() {
+  const auto t0 = Clock::now();
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     next_cv_.wait(lock, [&] {
@@ -172,12 +192,15 @@ std::shared_ptr<Batch> Pipeline::Next() {
     if (current_ >= per_file_.size()) return nullptr;
     if (per_file_[current_].empty()) {
       ++current_;  // this file is finished; go on with the next
+      push_cv_.notify_all();  // its reader may now pass the common bound
       continue;
     }
     auto b = std::move(per_file_[current_].front());
     per_file_[current_].pop_front();
     in_flight_[current_ % static_cast<size_t>(readers_)]--;
-    push_cv_.notify_all();  // the reader of this file may go on
+    total_in_flight_--;
+    push_cv_.notify_all();  // readers waiting for room may go on
+    next_wait_ns_ += NanosSince(t0);
     return b;
   }
 }
@@ -228,12 +251,22 @@ bool Pipeline::CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bo
 // A reader blocks only on its own batches: the file Next() waits for always
 // belongs to a reader whose batches Next() is draining, so none can starve.
 bool Pipeline::Push(size_t position, int reader, std::shared_ptr<Batch> batch) {
+  const auto t0 = Clock::now();
   std::unique_lock<std::mutex> lock(mu_);
-  push_cv_.wait(lock, [&] { return stop_ || in_flight_[static_cast<size_t>(reader)] < max_in_flight_per_reader_; });
+  const size_t r = static_cast<size_t>(reader);
+  push_cv_.wait(lock, [&] {
+    if (stop_ || in_flight_[r] >= max_in_flight_per_reader_) return stop_;
+    return total_in_flight_ < max_in_flight_ || position == current_;
+  });
+  reader_wait_ns_ += NanosSince(t0);
   if (stop_) return false;
-  in_flight_[static_cast<size_t>(reader)]++;
+  in_flight_[r]++;
+  total_in_flight_++;
+  batch->order = (static_cast<uint64_t>(position) << 32) | per_file_pushed_[position]++;
   per_file_[position].push_back(batch);
+  // Tokenizers take the batch Next() will want first.
   work_.push_back(std::move(batch));
+  std::push_heap(work_.begin(), work_.end(), LaterFirst);
   work_cv_.notify_one();
   return true;
 }
@@ -379,10 +412,12 @@ void Pipeline::WorkLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait(lock, [&] { return stop_ || !work_.empty() || readers_running_ == 0; });
       if (work_.empty()) return;  // stopped, or every reader finished and nothing is left
-      b = std::move(work_.front());
-      work_.pop_front();
+      std::pop_heap(work_.begin(), work_.end(), LaterFirst);
+      b = std::move(work_.back());
+      work_.pop_back();
     }
     auto t0 = Clock::now();
+    const int64_t cpu0 = ThreadCpuNanos();
     Status st;
     std::string_view text(b->text);
     for (auto& e : b->entries) {
@@ -397,6 +432,7 @@ void Pipeline::WorkLoop() {
     // The text is no longer needed; free it before the batch waits its turn.
     b->text.clear();
     tokenize_ns_ += NanosSince(t0);
+    tokenize_cpu_ns_ += ThreadCpuNanos() - cpu0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       b->status = st;

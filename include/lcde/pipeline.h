@@ -3,8 +3,12 @@
 //
 //   R reader threads   files -> entries (documents, rejects, file ends) -> batches
 //                      (reader r takes every R-th file; a batch never spans files)
-//   N worker threads   batch -> token ids
+//   N worker threads   batch -> token ids (the batch Next() needs soonest first)
 //   Next()             batches in file order, each fully tokenized
+//
+// Read-ahead is bounded in batches for all readers together (memory stays
+// independent of the corpus); the reader of the file Next() is on may pass
+// that bound by a little, so Next() always gets what it waits for.
 //
 // Everything a batch says is per entry and in input order, so a consumer that
 // stops at any entry has counted exactly the same things whatever the thread
@@ -58,6 +62,7 @@ struct Batch {
   // parallel, so only the consumer, taking batches in order, gives them ids.
   std::vector<std::string> unknown_names;
   std::vector<RejectExample> examples;
+  uint64_t order = 0;  // position in the input << 32 | index within it (set by Push)
   Status status;       // a tokenizer failure
   bool ready = false;  // guarded by the pipeline's mutex
 
@@ -125,6 +130,10 @@ class Pipeline {
 
   double reader_busy_seconds() const { return reader_busy_ns_.load() / 1e9; }
   double tokenize_seconds() const { return tokenize_ns_.load() / 1e9; }
+  double tokenize_cpu_seconds() const { return tokenize_cpu_ns_.load() / 1e9; }
+  // Time the consumer waited in Next(), and readers (summed) for read-ahead room.
+  double next_wait_seconds() const { return next_wait_ns_.load() / 1e9; }
+  double reader_wait_seconds() const { return reader_wait_ns_.load() / 1e9; }
   int threads() const { return threads_; }
 
  private:
@@ -157,10 +166,13 @@ class Pipeline {
   std::vector<uint8_t> file_done_;
   size_t current_ = 0;
   std::vector<int> in_flight_;  // per reader: batches pushed and not yet taken
-  int max_in_flight_per_reader_ = 4;
+  int total_in_flight_ = 0;
+  int max_in_flight_ = 64;
+  int max_in_flight_per_reader_ = 16;
+  std::vector<uint32_t> per_file_pushed_;  // batches pushed per position, for Batch::order
   int readers_ = 1;
   int readers_running_ = 0;
-  std::deque<std::shared_ptr<Batch>> work_;
+  std::vector<std::shared_ptr<Batch>> work_;  // a heap: the earliest batch first
   bool stop_ = false;
   std::vector<std::thread> reader_threads_;
   std::map<std::string, uint32_t, std::less<>> weighted_ids_;
@@ -168,6 +180,9 @@ class Pipeline {
   std::shared_ptr<BatchPool> pool_ = std::make_shared<BatchPool>();
   std::atomic<int64_t> reader_busy_ns_{0};
   std::atomic<int64_t> tokenize_ns_{0};
+  std::atomic<int64_t> tokenize_cpu_ns_{0};
+  std::atomic<int64_t> next_wait_ns_{0};
+  std::atomic<int64_t> reader_wait_ns_{0};
 };
 
 }  // namespace lcde
