@@ -339,6 +339,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                tokenizer->encoder_note().empty() ? "" : ": " + tokenizer->encoder_note());
 
   Pipeline pipeline(config, options.threads, *tokenizer, inputs, order, sampler, start);
+  if (options.read_ahead_batches > 0) pipeline.set_read_ahead(options.read_ahead_batches);
   pipeline.Start();
   double consume_seconds = 0;
   Status status;

@@ -247,6 +247,10 @@ int main(int argc, char** argv) {
          c->add_option("--stop-after-shards", build.options.stop_after_shards,
                        "Testing: stop as if interrupted after N shards' checkpoint")
              ->group("");
+         c->add_option("--read-ahead-batches", build.options.read_ahead_batches,
+                       "Testing: bound the batches read ahead of the consumer")
+             ->check(CLI::Range(1, 1 << 20))
+             ->group("");
        },
        [&] {
          ApplySlurmDefaults(&build, build_task_index->count() > 0, build_num_tasks->count() > 0);

@@ -223,9 +223,13 @@ TEST_F(CliTest, BuildsTheRecipeExactly) {
 TEST_F(CliTest, SameBytesOnEveryThreadCount) {
   std::string config = WriteConfig("det");
   std::map<std::string, std::string> first;
-  for (int threads : {1, 2, 8}) {
-    std::string out = dir_->Join("det-" + std::to_string(threads));
-    auto r = Lcde("build -c " + config + " -j " + std::to_string(threads) + " -o " + out);
+  // Then the smallest read-ahead, where only the reader of the file being
+  // consumed may go on (8 and 12 threads: 2 and 3 readers).
+  const std::vector<std::string> runs = {"1", "2", "8", "8 --read-ahead-batches 1", "12 --read-ahead-batches 2"};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const std::string& threads = runs[i];
+    std::string out = dir_->Join("det-" + std::to_string(i));
+    auto r = Lcde("build -c " + config + " -j " + threads + " -o " + out);
     ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
     std::map<std::string, std::string> files;
     for (const auto& e : fs::directory_iterator(out)) files[e.path().filename()] = testing::ReadFile(e.path());

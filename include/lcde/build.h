@@ -31,6 +31,9 @@ struct BuildOptions {
   // after the checkpoint of this many shards; 0 = never. Lets a test resume
   // from every checkpoint of a build, deterministically.
   uint64_t stop_after_shards = 0;
+  // For tests (hidden --read-ahead-batches): batches read and not yet
+  // consumed, all readers together; 0 = the default (Pipeline).
+  int read_ahead_batches = 0;
 };
 
 // "tasks/00002-of-00004": where task 2 of 4 writes, under output.dir.

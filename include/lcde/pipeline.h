@@ -117,6 +117,12 @@ class Pipeline {
            std::vector<uint32_t> order, const Sampler& sampler, ReadStart start);
   ~Pipeline();
 
+  // Overrides the read-ahead bound (tests: a bound of 1 makes every reader
+  // but the current file's wait). REQUIRES: before Start(), batches >= 1.
+  void set_read_ahead(int batches) {
+    max_in_flight_ = batches;
+    max_in_flight_per_reader_ = batches;
+  }
   void Start();
   // The next batch in file order, tokenized; nullptr when input is exhausted.
   std::shared_ptr<Batch> Next();
