@@ -220,6 +220,11 @@ inline uint64_t Read4(const char* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
+inline uint16_t Read2(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
 inline uint64_t Mum(uint64_t a, uint64_t b) {
   const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
@@ -825,16 +830,8 @@ inline const char* EntryOf(uint64_t word) { return reinterpret_cast<const char*>
 
 // Entry layout: u16 key length, u16 id count, int32 ids, key bytes; 4-aligned.
 inline size_t EntryBytes(size_t key_len, size_t n_ids) { return (4 + 4 * n_ids + key_len + 3) & ~size_t{3}; }
-inline uint16_t EntryKeyLen(const char* e) {
-  uint16_t v;
-  std::memcpy(&v, e, 2);
-  return v;
-}
-inline uint16_t EntryIds(const char* e) {
-  uint16_t v;
-  std::memcpy(&v, e + 2, 2);
-  return v;
-}
+inline uint16_t EntryKeyLen(const char* e) { return Read2(e); }
+inline uint16_t EntryIds(const char* e) { return Read2(e + 2); }
 inline const char* EntryKey(const char* e) { return e + 4 + 4 * static_cast<size_t>(EntryIds(e)); }
 
 // a[0, n) == b[0, n) without reading outside either range.
