@@ -922,6 +922,7 @@ void SegmentCache::PrefetchEntry(uint64_t h) const {
 bool SegmentCache::NewBlock(Writer* w, size_t need) {
   const size_t size = std::max(kBlockBytes, need);
   if (arena_bytes_.fetch_add(size, std::memory_order_relaxed) + size > arena_budget_) {
+    arena_bytes_.fetch_sub(size, std::memory_order_relaxed);  // not taken: keep the reported bytes true
     frozen_.store(true, std::memory_order_relaxed);
     return false;
   }
