@@ -3,6 +3,8 @@
 #include <simdjson.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -35,20 +37,36 @@ const std::map<std::string, double>& SlimPajamaWeights() {
 
 namespace {
 
-Result<uint64_t> ParseWithSuffix(const std::string& text, double k) {
+// Counts are exact: digits (with an optional K/M/B/T suffix) are parsed as
+// integers, so a seed or budget above 2^53 keeps its value (through a double
+// 9007199254740993 would become ...992, another seed). A fraction ("1.5B")
+// goes through a double and must come out whole and below 2^53.
+Result<uint64_t> ParseWithSuffix(const std::string& text, uint64_t k) {
   std::string s = text;
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   if (s.empty()) return Status::InvalidConfig("empty number");
-  double mult = 1;
+  int power = 0;
   switch (std::toupper(static_cast<unsigned char>(s.back()))) {
-    case 'K': mult = k; break;
-    case 'M': mult = k * k; break;
-    case 'B': case 'G': mult = k * k * k; break;
-    case 'T': mult = k * k * k * k; break;
+    case 'K': power = 1; break;
+    case 'M': power = 2; break;
+    case 'B': case 'G': power = 3; break;
+    case 'T': power = 4; break;
     default: break;
   }
-  if (mult != 1) s.pop_back();
+  if (power > 0) s.pop_back();
   if (s.empty()) return Status::InvalidConfig("'" + text + "' has no digits");
+  uint64_t mult = 1;
+  for (int i = 0; i < power; ++i) mult *= k;
+  const Status too_large = Status::InvalidConfig("'" + text + "' is too large");
+  if (std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec == std::errc::result_out_of_range) return too_large;
+    if (ec != std::errc() || end != s.data() + s.size()) return Status::InvalidConfig("'" + text + "' is not a number");
+    uint64_t total = 0;
+    if (__builtin_mul_overflow(value, mult, &total)) return too_large;
+    return total;
+  }
   size_t used = 0;
   double value = 0;
   try {
@@ -59,8 +77,8 @@ Result<uint64_t> ParseWithSuffix(const std::string& text, double k) {
   if (used != s.size() || !(value >= 0) || !std::isfinite(value)) {
     return Status::InvalidConfig("'" + text + "' is not a non-negative number");
   }
-  double total = value * mult;
-  if (total > 1.8e19) return Status::InvalidConfig("'" + text + "' is too large");
+  const double total = value * static_cast<double>(mult);
+  if (total >= 9007199254740992.0) return Status::InvalidConfig("'" + text + "' is too large to write as a fraction; write its digits");
   if (total != std::floor(total)) {
     return Status::InvalidConfig("'" + text + "' is not a whole number");
   }
@@ -307,8 +325,8 @@ Status ParseGroups(const YAML::Node& list, const fs::path& base_dir, const Input
 
 }  // namespace
 
-Result<uint64_t> ParseDecimalCount(const std::string& text) { return ParseWithSuffix(text, 1000.0); }
-Result<uint64_t> ParseBinaryLength(const std::string& text) { return ParseWithSuffix(text, 1024.0); }
+Result<uint64_t> ParseDecimalCount(const std::string& text) { return ParseWithSuffix(text, 1000); }
+Result<uint64_t> ParseBinaryLength(const std::string& text) { return ParseWithSuffix(text, 1024); }
 
 Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_dir,
                            const std::vector<std::string>& overrides) {

@@ -54,6 +54,15 @@ TEST(ConfigTest, Suffixes) {
   EXPECT_FALSE(ParseDecimalCount("-3").ok());
   EXPECT_FALSE(ParseDecimalCount("1.5").ok());
   EXPECT_FALSE(ParseDecimalCount("").ok());
+  // Exact above 2^53: a seed must keep its value.
+  EXPECT_EQ(*ParseDecimalCount("9007199254740993"), 9007199254740993ull);
+  EXPECT_EQ(*ParseDecimalCount("18446744073709551615"), 18446744073709551615ull);
+  EXPECT_EQ(*ParseDecimalCount("18446744T"), 18446744000000000000ull);
+  EXPECT_FALSE(ParseDecimalCount("18446744073709551616").ok());
+  EXPECT_FALSE(ParseDecimalCount("18446745T").ok());
+  EXPECT_EQ(*ParseDecimalCount("2.5K"), 2500ull);
+  EXPECT_EQ(*ParseBinaryLength("1.5K"), 1536ull);
+  EXPECT_FALSE(ParseDecimalCount("9007199.254740993B").ok());  // a fraction past 2^53: digits only
 }
 
 TEST(ConfigTest, UpsampleSourcesNeedsKnownNames) {
