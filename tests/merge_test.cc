@@ -137,13 +137,8 @@ TEST_F(MergeTest, ValidationSetsOfTasksMergeIntoOne) {
   auto merged = RunCommand(testing::LcdeBinary() + " merge " + dir_.Join("out"));
   ASSERT_EQ(merged.exit_code, 0) << merged.stderr_text;
   std::string out = dir_.Join("out");
-  for (std::string d : {out, out + "/validation/short", out + "/validation/long"}) {
-    auto v = RunCommand(testing::LcdeBinary() + " verify " + d);
-    EXPECT_EQ(v.exit_code, 0) << d << ": " << v.stdout_text;
-  }
-  std::string held_bytes = testing::ReadFile(out + "/validation/held_out.bin");
-  std::vector<uint64_t> held(held_bytes.size() / 8);
-  std::memcpy(held.data(), held_bytes.data(), held_bytes.size());
+  testing::ExpectDatasetAndValidationVerify(out);
+  const std::vector<uint64_t> held = testing::ReadHeldOutIds(out);
   EXPECT_TRUE(std::is_sorted(held.begin(), held.end()));
   std::set<uint64_t> held_set(held.begin(), held.end());
   EXPECT_EQ(held_set.size(), held.size());

@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -112,6 +113,20 @@ std::vector<Segment> ReadSegments(const std::string& dir) {
     }
   }
   return out;
+}
+
+std::vector<uint64_t> ReadHeldOutIds(const std::string& out) {
+  const std::string bytes = ReadFile(out + "/validation/held_out.bin");
+  std::vector<uint64_t> ids(bytes.size() / 8);
+  std::memcpy(ids.data(), bytes.data(), ids.size() * 8);
+  return ids;
+}
+
+void ExpectDatasetAndValidationVerify(const std::string& out) {
+  for (const std::string& d : {out, out + "/validation/short", out + "/validation/long"}) {
+    auto v = RunCommand(LcdeBinary() + " verify " + d);
+    EXPECT_EQ(v.exit_code, 0) << d << ": " << v.stdout_text;
+  }
 }
 
 }  // namespace lcde::testing

@@ -46,6 +46,11 @@ std::string CachedSampleCorpus(const std::string& args);
 // Every Segment record of a dataset's shards, in manifest order (the shard
 // files read independently of lcde's own readers).
 std::vector<Segment> ReadSegments(const std::string& dir);
+// The ids in `out`/validation/held_out.bin, in file order, read from the raw
+// bytes (u64 little-endian; independent of lcde's own reader).
+std::vector<uint64_t> ReadHeldOutIds(const std::string& out);
+// `lcde verify` passes on the dataset at `out` and on its two validation sets.
+void ExpectDatasetAndValidationVerify(const std::string& out);
 
 struct CommandResult {
   int exit_code = -1;

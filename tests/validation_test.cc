@@ -44,17 +44,9 @@ TEST(ValidationTest, HeldOutDocumentsAreWholeSplitByLengthAndDisjointFromTrainin
   auto r = RunCommand(testing::LcdeBinary() + " build -q -c " + config);
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   std::string out = dir.Join("out");
-  for (std::string d : {out, out + "/validation/short", out + "/validation/long"}) {
-    auto v = RunCommand(testing::LcdeBinary() + " verify " + d);
-    EXPECT_EQ(v.exit_code, 0) << d << "\n" << v.stdout_text;
-  }
-  std::string held_bytes = testing::ReadFile(out + "/validation/held_out.bin");
-  std::set<uint64_t> held;
-  for (size_t i = 0; i < held_bytes.size(); i += 8) {
-    uint64_t id;
-    std::memcpy(&id, held_bytes.data() + i, 8);
-    held.insert(id);
-  }
+  testing::ExpectDatasetAndValidationVerify(out);
+  const std::vector<uint64_t> held_ids = testing::ReadHeldOutIds(out);
+  const std::set<uint64_t> held(held_ids.begin(), held_ids.end());
   std::set<uint64_t> in_validation;
   for (const char* split : {"short", "long"}) {
     std::map<uint64_t, uint64_t> covered;  // document -> tokens present
