@@ -248,8 +248,9 @@ bool Pipeline::CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bo
   return *known_short;
 }
 
-// A reader blocks only on its own batches: the file Next() waits for always
-// belongs to a reader whose batches Next() is draining, so none can starve.
+// A reader waits for room under its own bound, and under the common one
+// unless it reads the file Next() is on. That file's reader then waits only
+// for its own batches, which Next() drains, so the pipeline cannot stall.
 bool Pipeline::Push(size_t position, int reader, std::shared_ptr<Batch> batch) {
   const auto t0 = Clock::now();
   std::unique_lock<std::mutex> lock(mu_);
