@@ -13,8 +13,11 @@
 #                English technical prose, one document per file)
 #   --no-update  print the results, leave BENCHMARKS.md alone
 #
-# Models: LLaMA-2 (../shared/tokenizers/llama-2.model or $LCDE_SHARED_DIR,
-# skipped when absent) and models/demo.model. BUILD_DIR (default build).
+# Models: LLaMA-2, Llama-3.1 and Qwen3 (../shared/tokenizers/ or
+# $LCDE_SHARED_DIR/tokenizers/: llama-2.model, llama-3.1-tokenizer.json,
+# qwen3-tokenizer.json, each skipped when absent) and models/demo.model.
+# BUILD_DIR (default build). HF `tokenizers` itself is measured on the device
+# (scripts/device_tokenizers.sh), where it is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +54,9 @@ fi
 
 SHARED=${LCDE_SHARED_DIR:-../shared}
 MODELS=()
-[ -f "$SHARED/tokenizers/llama-2.model" ] && MODELS+=("$SHARED/tokenizers/llama-2.model")
+for f in llama-2.model llama-3.1-tokenizer.json qwen3-tokenizer.json; do
+  [ -f "$SHARED/tokenizers/$f" ] && MODELS+=("$SHARED/tokenizers/$f")
+done
 MODELS+=("models/demo.model")
 
 PIN=()
@@ -107,9 +112,11 @@ trap 'rm -f "$OUT" "$SECTION"' EXIT
 {
   echo "## Tokenizer"
   echo
-  echo "Single-thread encode speed of \`Tokenizer::Encode\` against the SentencePiece"
-  echo "library it reproduces (same ids, checked on every document before timing)."
-  echo "\`library\` is \`SentencePieceProcessor::Encode\`; \`cold cache\` starts each run"
+  echo "Single-thread encode speed of \`Tokenizer::Encode\` against the reference it"
+  echo "reproduces (same ids, checked on every document before timing)."
+  echo "\`library\` is \`SentencePieceProcessor::Encode\`; for a tokenizer.json the"
+  echo "reference is lcde's own Oniguruma pre-tokenizer and uncached BPE (HF \`tokenizers\`"
+  echo "itself is timed on the device: see below). \`cold cache\` starts each run"
   echo "with an empty segment cache, \`warm cache\` reuses the cache of the run before"
   echo "(the steady state of a long build); \`segments+library\` sends cache misses to"
   echo "the library instead of the native BPE. Medians of $RUNS runs; tokens exclude BOS/EOS."

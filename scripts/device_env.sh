@@ -20,3 +20,15 @@ make_corpus() {
   done
   wait
 }
+
+# unpack_tokenizers: .device/tokenizers/*.zst (scripts/device_pack.sh) into
+# $TOK (default /tmp/tokenizers).
+TOK=${TOK:-/tmp/tokenizers}
+unpack_tokenizers() {
+  mkdir -p "$TOK"
+  local f
+  for f in "$D"/tokenizers/*.zst; do
+    [ -e "$f" ] || continue
+    zstd -q -d -f "$f" -o "$TOK/$(basename "${f%.zst}")"
+  done
+}

@@ -2,7 +2,7 @@
 # Installs lcde's build dependencies from Debian's packages, only when missing.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config zstd libzstd-dev libsimdjson-dev
-          libsentencepiece-dev sentencepiece libcli11-dev libspdlog-dev libyaml-cpp-dev
+          libsentencepiece-dev sentencepiece libonig-dev libutf8proc-dev libcli11-dev libspdlog-dev libyaml-cpp-dev
           libgtest-dev nlohmann-json3-dev libssl-dev python3 python3-numpy python3-pytest)
 missing=()
 for p in "${packages[@]}"; do

@@ -142,7 +142,8 @@ std::string TaskDirName(int task_index, int num_tasks) {
   return name;
 }
 
-Status RunBuild(const Config& config, const BuildOptions& options) {
+Status RunBuild(const Config& config_in, const BuildOptions& options) {
+  Config config = config_in;  // its tokenizer part is resolved against the model below
   StageTimes times;
   auto t_start = std::chrono::steady_clock::now();
   if (options.num_tasks < 1 || options.task_index < 0 || options.task_index >= options.num_tasks) {
@@ -169,10 +170,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
     if (!r.ok()) return r.status();
     tokenizer = std::move(r.value());
   }
-  if (config.tokenizer.separator >= tokenizer->vocab_size()) {
-    return Status::InvalidConfig("tokenizer.separator: id " + std::to_string(config.tokenizer.separator) +
-                                 " is outside the vocabulary of " + std::to_string(tokenizer->vocab_size()));
-  }
+  LCDE_RETURN_IF_ERROR(ResolveTokenizerConfig(*tokenizer, &config.tokenizer));
   // Budgets cover whole chunks only: a partial chunk would be dropped, and
   // with it the mixture of whichever sources ended the stream.
   const uint64_t seq = config.output.sequence_length;
@@ -403,6 +401,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
           break;
         }
         state.kept++;
+        if (e.special_token_text) state.special_token_text++;
         if (take < e.token_count) state.truncated++;
         state.has_position = true;
         state.pos_file = e.file_index;
@@ -474,7 +473,7 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                     {"vocab_size", tokenizer->vocab_size()}, {"bos_id", tokenizer->bos_id()},
                     {"eos_id", tokenizer->eos_id()}, {"add_bos", config.tokenizer.bos},
                     {"add_eos", config.tokenizer.eos}, {"separator", config.tokenizer.separator},
-                    {"encoder", tokenizer->encoder()}};
+                    {"encoder", tokenizer->encoder()}, {"kind", tokenizer->kind()}};
   m["dtype"] = dtype == TokenDtype::kUint16 ? "uint16" : "int32";
   m["dtype_code"] = static_cast<int>(dtype);
   m["sequence_length"] = seq;
@@ -551,7 +550,8 @@ Status RunBuild(const Config& config, const BuildOptions& options) {
                    {"dropped_unknown_source", state.dropped_unknown}, {"truncated", state.truncated},
                    {"tail_tokens_dropped", packer.dropped_tail_tokens()}, {"shortfall", shortfall},
                    {"per_source", per_source}, {"long_token_fraction", long_fraction},
-                   {"held_out_validation", state.held_out}};
+                   {"held_out_validation", state.held_out},
+                   {"special_token_text_documents", state.special_token_text}};
   if (config.mixture.max_repeats > 1) {
     uint64_t copies = 0, copy_tokens = 0, early_copies = repeats.early_copies();
     for (uint32_t i = 0; i < sampler.source_names().size(); ++i) {

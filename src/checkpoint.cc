@@ -22,6 +22,7 @@ json BuildState::ToJson() const {
           {"reject_counts", rejects.counts}, {"reject_examples", ex}, {"documents", documents},
           {"kept", kept}, {"dropped_short", dropped_short}, {"dropped_budget", dropped_budget},
           {"dropped_unknown", dropped_unknown}, {"truncated", truncated}, {"held_out", held_out},
+          {"special_token_text", special_token_text},
           {"has_position", has_position},
           {"pos_file", pos_file}, {"pos_source", pos_source}, {"pos_line", pos_line}, {"pos_take", pos_take},
           {"pos_tokens", pos_tokens}, {"pos_emitted", pos_emitted}};
@@ -44,6 +45,7 @@ void BuildState::FromJson(const json& j) {
   dropped_unknown = j.at("dropped_unknown");
   truncated = j.at("truncated");
   held_out = j.at("held_out");
+  special_token_text = j.value("special_token_text", uint64_t{0});  // absent in older checkpoints
   has_position = j.at("has_position");
   pos_file = j.at("pos_file");
   pos_source = j.at("pos_source");

@@ -24,6 +24,7 @@ struct BuildState {
   uint64_t documents = 0;
   uint64_t kept = 0, dropped_short = 0, dropped_budget = 0, dropped_unknown = 0, truncated = 0;
   uint64_t held_out = 0;  // documents skipped because the validation set holds them
+  uint64_t special_token_text = 0;  // kept documents whose text holds a special token's text
   // The last document that entered the stream.
   bool has_position = false;
   uint32_t pos_file = 0, pos_source = 0;

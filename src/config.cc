@@ -368,15 +368,21 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   LCDE_RETURN_IF_ERROR(Section(root, "tokenizer", &n));
   Reader tok(n, "tokenizer");
   LCDE_RETURN_IF_ERROR(tok.String("model", &c.tokenizer.model));
+  c.tokenizer.bos_from_model = !tok.Has("bos");
+  c.tokenizer.eos_from_model = !tok.Has("eos");
   LCDE_RETURN_IF_ERROR(tok.Bool("bos", &c.tokenizer.bos));
   LCDE_RETURN_IF_ERROR(tok.Bool("eos", &c.tokenizer.eos));
   if (tok.Has("separator")) {
     YAML::Node n = tok.Get("separator");
     int64_t id = -2;
-    if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, id) || id < -1) {
-      return Status::InvalidConfig("tokenizer.separator: expected a token id (>= 0) or -1");
+    if (n.IsScalar() && YAML::convert<int64_t>::decode(n, id)) {
+      if (id < -1) return Status::InvalidConfig("tokenizer.separator: expected a token id (>= 0), -1 or a special token's text");
+      c.tokenizer.separator = id;
+    } else if (n.IsScalar() && !n.Scalar().empty()) {
+      c.tokenizer.separator_token = n.Scalar();
+    } else {
+      return Status::InvalidConfig("tokenizer.separator: expected a token id (>= 0), -1 or a special token's text");
     }
-    c.tokenizer.separator = id;
   }
   LCDE_RETURN_IF_ERROR(tok.CheckNoUnknownKeys());
   if (c.tokenizer.model.empty()) return Status::InvalidConfig("tokenizer.model: required");
@@ -560,9 +566,14 @@ std::string Config::ToYaml() const {
   e << YAML::EndMap;
   e << YAML::Key << "tokenizer" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "model" << YAML::Value << tokenizer.model;
-  e << YAML::Key << "bos" << YAML::Value << tokenizer.bos;
-  e << YAML::Key << "eos" << YAML::Value << tokenizer.eos;
-  if (tokenizer.separator >= 0) e << YAML::Key << "separator" << YAML::Value << tokenizer.separator;
+  // Left to the model while unresolved (a dry run): the model decides.
+  if (!tokenizer.bos_from_model) e << YAML::Key << "bos" << YAML::Value << tokenizer.bos;
+  if (!tokenizer.eos_from_model) e << YAML::Key << "eos" << YAML::Value << tokenizer.eos;
+  if (tokenizer.separator >= 0) {
+    e << YAML::Key << "separator" << YAML::Value << tokenizer.separator;
+  } else if (!tokenizer.separator_token.empty()) {
+    e << YAML::Key << "separator" << YAML::Value << tokenizer.separator_token;
+  }
   e << YAML::EndMap;
   e << YAML::Key << "mixture" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "total_tokens" << YAML::Value << mixture.total_tokens;

@@ -175,7 +175,11 @@ int RunInspectCommand(const InspectArgs& a) {
   if (!inspection.ok()) return Report(inspection.status());
   for (const auto& w : inspection->warnings) spdlog::warn("{}", w);
   if (a.json) {
-    std::cout << lcde::InspectionToJson(*inspection, a.max_chars).dump(2) << "\n";
+    // A piece may start or end inside a character (a byte-level id holds
+    // part of one): invalid UTF-8 is shown as U+FFFD in JSON.
+    std::cout << lcde::InspectionToJson(*inspection, a.max_chars)
+                     .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
   } else {
     std::cout << lcde::FormatInspection(*inspection, a.max_chars);
   }

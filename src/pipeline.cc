@@ -427,6 +427,7 @@ void Pipeline::WorkLoop() {
       st = tokenizer_.Encode(text.substr(e.text_offset, e.text_size), config_.tokenizer.bos,
                              config_.tokenizer.eos, &b->tokens);
       if (!st.ok()) break;
+      e.special_token_text = tokenizer_.ContainsSpecialTokenText(text.substr(e.text_offset, e.text_size));
       if (config_.tokenizer.separator >= 0) b->tokens.push_back(static_cast<int32_t>(config_.tokenizer.separator));
       e.token_count = b->tokens.size() - e.token_offset;
     }

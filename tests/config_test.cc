@@ -169,13 +169,20 @@ TEST(ConfigTest, EveryShippedConfigLoads) {
       EXPECT_EQ(c->mixture.max_repeats, 3u);
       EXPECT_EQ(c->mixture.repeat_threshold, 8192u);
       EXPECT_EQ(c->tokenizer.separator, 2);
+    } else if (name == "ultralong-llama3.1-1m") {
+      EXPECT_EQ(c->output.sequence_length, 1u << 20);
+      EXPECT_EQ(c->mixture.max_repeats, 3u);
+      EXPECT_EQ(c->mixture.length_threshold, 4096u);
+      EXPECT_EQ(c->mixture.repeat_threshold, 8192u);
+      EXPECT_EQ(c->tokenizer.separator_token, "<|end_of_text|>");  // resolved against the model at build time
+      EXPECT_TRUE(c->tokenizer.bos_from_model);
     } else if (name == "paper-per-source-5B") {
       EXPECT_EQ(c->mixture.strategy, Strategy::kPerSource);
       EXPECT_EQ(c->mixture.total_tokens, 5000000000u);
       EXPECT_EQ(c->output.sequence_length, 81920u);
     }
   }
-  EXPECT_GE(n, 8);
+  EXPECT_GE(n, 9);
 }
 
 TEST(ConfigTest, ToYamlRoundTrips) {

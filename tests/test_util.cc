@@ -39,12 +39,14 @@ fs::path SourceDir() { return fs::path(LCDE_SOURCE_DIR); }
 std::string LcdeBinary() { return LCDE_BINARY; }
 std::string DemoModelPath() { return (SourceDir() / "models" / "demo.model").string(); }
 
-std::string Llama2ModelPath() {
+std::string Llama2ModelPath() { return SharedTokenizerPath("llama-2.model"); }
+
+std::string SharedTokenizerPath(const std::string& name) {
   std::vector<fs::path> candidates;
   if (const char* env = std::getenv("LCDE_SHARED_DIR")) candidates.push_back(fs::path(env));
   candidates.push_back(SourceDir() / ".." / "shared");
   for (const auto& dir : candidates) {
-    fs::path model = dir / "tokenizers" / "llama-2.model";
+    fs::path model = dir / "tokenizers" / name;
     if (fs::exists(model)) return fs::canonical(model).string();
   }
   return "";

@@ -32,6 +32,9 @@ std::string LcdeBinary();
 std::string DemoModelPath();
 // ../shared/tokenizers/llama-2.model, or "" when absent (tests then skip).
 std::string Llama2ModelPath();
+// ../shared/tokenizers/NAME (llama-3.1-tokenizer.json, qwen3-tokenizer.json),
+// or "" when absent (tests then skip).
+std::string SharedTokenizerPath(const std::string& name);
 
 void WriteFile(const std::string& path, const std::string& bytes);
 std::string ReadFile(const std::string& path);

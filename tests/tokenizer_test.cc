@@ -17,7 +17,8 @@
 #include <random>
 #include <thread>
 
-#include "lcde/fast_tokenizer.h"
+#include "lcde/tokenizer/sentencepiece.h"
+#include "lcde/tokenizer/segment_cache.h"
 #include "lcde/reader.h"
 #include "test_util.h"
 
@@ -92,7 +93,7 @@ std::string Printable(std::string_view s) {
 // Whether the library's normalizer keeps every byte of s (no U+FFFD).
 bool IsValidUtf8(const std::string& s) {
   std::string norm;
-  fasttok::NormalizeSegmentKey(s, &norm);
+  tok::NormalizeSegmentKey(s, &norm);
   size_t spaces = static_cast<size_t>(std::count(s.begin(), s.end(), ' '));
   return norm.size() == 3 + s.size() + 2 * spaces;
 }
@@ -756,27 +757,27 @@ TEST(TokenizerTest, NfkcUnigramModelFallsBack) {
 
 TEST(TokenizerTest, ParserReadsTheModelLikeTheLibrary) {
   for (const auto& model : Models()) {
-    fasttok::SpmModelInfo info;
+    tok::SpmModelInfo info;
     std::string error;
-    ASSERT_TRUE(fasttok::ParseSpmModel(testing::ReadFile(model), &info, &error)) << error;
+    ASSERT_TRUE(tok::ParseSpmModel(testing::ReadFile(model), &info, &error)) << error;
     const auto& sp = Library(model);
     ASSERT_EQ(static_cast<int>(info.pieces.size()), sp.GetPieceSize());
     for (int i = 0; i < sp.GetPieceSize(); ++i) {
       ASSERT_EQ(info.pieces[i].piece, sp.IdToPiece(i));
       ASSERT_EQ(info.pieces[i].score, sp.GetScore(i));
     }
-    EXPECT_EQ(info.model_type, fasttok::kBpe);
+    EXPECT_EQ(info.model_type, tok::kBpe);
     EXPECT_TRUE(info.byte_fallback);
     EXPECT_TRUE(info.precompiled_charsmap.empty());
     EXPECT_TRUE(info.add_dummy_prefix);
     EXPECT_FALSE(info.remove_extra_whitespaces);
     EXPECT_TRUE(info.escape_whitespaces);
-    const fasttok::Plan plan = fasttok::AnalyzeModel(info);
+    const tok::Plan plan = tok::AnalyzeModel(info);
     EXPECT_TRUE(plan.segmentable && plan.native_bpe && plan.bytes_plus_one) << plan.reason;
   }
-  fasttok::SpmModelInfo info;
+  tok::SpmModelInfo info;
   std::string error;
-  EXPECT_FALSE(fasttok::ParseSpmModel(std::string("\x0a\xff\xff\xff", 4), &info, &error));
+  EXPECT_FALSE(tok::ParseSpmModel(std::string("\x0a\xff\xff\xff", 4), &info, &error));
 }
 
 TEST(TokenizerTest, DecodeRoundTrips) {

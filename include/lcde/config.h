@@ -45,10 +45,20 @@ struct InputGroup {
 };
 
 struct TokenizerConfig {
-  std::string model;  // required: SentencePiece .model file
-  bool bos = true;    // prepend BOS to every document (the paper's code does)
-  bool eos = false;   // append EOS to every document
-  int64_t separator = -1;  // a token id appended after every document (UltraLong style); -1 = none
+  std::string model;  // required: a SentencePiece .model or a HF tokenizer.json (told apart by content)
+  // Prepend BOS / append EOS to every document. Unset in the YAML: what the
+  // model file adds (a LLaMA-2 .model: BOS, as the paper's code does; a
+  // tokenizer.json: what its post-processor adds, Llama-3.1 BOS, Qwen3
+  // nothing). ResolveTokenizerConfig (tokenizer.h) fills them in.
+  bool bos = true;
+  bool eos = false;
+  bool bos_from_model = true;  // the YAML left `bos` unset
+  bool eos_from_model = true;  // the YAML left `eos` unset
+  // A token appended after every document (UltraLong style); -1 = none. The
+  // YAML gives an id, or a special token's text ("<|end_of_text|>") kept in
+  // separator_token until ResolveTokenizerConfig turns it into the id.
+  int64_t separator = -1;
+  std::string separator_token;
 };
 
 struct MixtureConfig {

@@ -46,6 +46,7 @@ struct Entry {
   bool unknown_source = false;
   bool tokenize = true;      // false: the sampler drops it whatever its length
   bool known_short = false;  // certainly under the length threshold
+  bool special_token_text = false;  // the text holds a special token's text (tokenized as text)
   uint64_t text_offset = 0, text_size = 0;
   uint64_t token_offset = 0, token_count = 0;
   // kReject

@@ -35,7 +35,20 @@ DATASETS = {
     "partial": (["--tokens", "60000", "--files", "2", "--seed", "6"],
                 {"seed": 3, "strategy": "none", "total_tokens": "1M",
                  "sequence_length": "4K", "chunks_per_shard": 4, "keep_partial_chunk": "true"}),
+    # Llama-3.1's tokenizer.json (128,256 ids): int32 shards, <|end_of_text|> between documents
+    "llama3": (["--tokens", "400000", "--files", "2", "--seed", "8"],
+               {"seed": 5, "strategy": "per_source", "total_tokens": "64K",
+                "sequence_length": "8K", "chunks_per_shard": 3, "keep_partial_chunk": "false",
+                "model": "llama-3.1-tokenizer.json", "separator": "<|end_of_text|>"}),
 }
+
+
+def shared_tokenizer(name):
+    """../shared/tokenizers/NAME (or under $LCDE_SHARED_DIR), or None."""
+    for base in [os.environ.get("LCDE_SHARED_DIR"), REPO.parent / "shared"]:
+        if base and (Path(base) / "tokenizers" / name).is_file():
+            return (Path(base) / "tokenizers" / name).resolve()
+    return None
 
 
 def tmp_root():
@@ -63,6 +76,11 @@ def built(name="main"):
         return _BUILT[name]
     binary = lcde_binary()
     corpus_args, cfg = DATASETS[name]
+    model = REPO / "models" / "demo.model"
+    if "model" in cfg:
+        model = shared_tokenizer(cfg["model"])
+        if model is None:
+            raise unittest.SkipTest(f"../shared/tokenizers/{cfg['model']} not present")
     root = tmp_root() / name
     corpus, out = root / "corpus", root / "out"
     root.mkdir(parents=True)
@@ -74,7 +92,8 @@ def built(name="main"):
 input:
   paths: [{corpus}]
 tokenizer:
-  model: {REPO / 'models' / 'demo.model'}
+  model: {model}
+  separator: "{cfg.get('separator', -1)}"
 mixture:
   total_tokens: {cfg['total_tokens']}
   strategy: {cfg['strategy']}

@@ -223,6 +223,32 @@ class PartialChunkTest(unittest.TestCase):
             collate_chunks([ds.sample(0), ds.sample(last)])
 
 
+class TokenizerJsonDatasetTest(unittest.TestCase):
+    """A dataset built with Llama-3.1's tokenizer.json: int32 shards, read by LcdeDataset and Megatron's layout."""
+
+    def test_int32_dataset_from_a_tokenizer_json(self):
+        out, _ = built("llama3")
+        m = json.loads((out / "manifest.json").read_text())
+        self.assertEqual((m["dtype"], m["dtype_code"]), ("int32", 4))
+        self.assertEqual(m["tokenizer"]["kind"], "tokenizer.json")
+        self.assertEqual(m["tokenizer"]["vocab_size"], 128256)
+        self.assertEqual((m["tokenizer"]["add_bos"], m["tokenizer"]["bos_id"]), (True, 128000))
+        self.assertEqual(m["tokenizer"]["separator"], 128001)
+        ds = LcdeDataset(out)
+        ds.check()
+        self.assertEqual(ds.dtype, np.dtype("<i4"))
+        all_tokens = np.concatenate([ds[i] for i in range(len(ds))])
+        self.assertGreater(int(all_tokens.max()), 65535)  # ids a uint16 could not hold
+        bos, sep = int((all_tokens == 128000).sum()), int((all_tokens == 128001).sum())
+        self.assertGreater(bos, 2)
+        # A BOS opens every document, a separator closes it, except where a
+        # document was cut to fit its source's budget (or the last chunk).
+        self.assertIn(bos - sep - m["sampling"]["truncated"], (0, 1))
+        self.assertEqual(int(all_tokens[0]), 128000)
+        first = m["shards"][0]["name"]
+        self.assertEqual(megatron_sequences(out / first)[0].tolist(), ds[0].tolist())
+
+
 class VariantTest(unittest.TestCase):
     """int32 tokens and a future .seg version, made by rewriting a copy of a built dataset."""
 

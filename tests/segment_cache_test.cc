@@ -1,6 +1,7 @@
-// The segment cache shared by a Tokenizer's threads (fast_tokenizer.h).
+// The segment cache shared by a Tokenizer's threads (tokenizer/segment_cache.h).
 // Tokenizer-level exactness (ids equal to the library's) is tokenizer_test.cc.
-#include "lcde/fast_tokenizer.h"
+#include "lcde/tokenizer/sentencepiece.h"
+#include "lcde/tokenizer/segment_cache.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-namespace lcde::fasttok {
+namespace lcde::tok {
 namespace {
 
 // A distinct key and ids per index; ids encode the index so a wrong hit shows.
@@ -114,4 +115,4 @@ TEST(SegmentCacheTest, ManyThreadsInsertAndFindTheSameKeys) {
 }
 
 }  // namespace
-}  // namespace lcde::fasttok
+}  // namespace lcde::tok

@@ -1,0 +1,182 @@
+// The BPE core that both models of the tokenizer family share: symbols in a
+// linked list, a heap of candidate pairs, and the merge rule "the pair with
+// the best rank, the leftmost among equal ranks, until none is left".
+//
+// SentencePiece (bpe_model.cc) ranks a pair by the score of the piece it
+// forms; Hugging Face `tokenizers` (models/bpe/word.rs) by the position of the
+// merge in tokenizer.json's list. Both pop the best pair, skip it when either
+// side changed since it was queued, merge, and queue the two new neighbour
+// pairs; both break ties by the leftmost position. So one loop serves both;
+// each model maps its pairs to (rank, merged key) and turns the final symbols
+// into ids its own way.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace lcde::tok {
+
+// Open addressing map Key -> Value with a reserved empty key; key and value
+// share a slot so a lookup touches one cache line.
+template <typename Key, typename Value>
+class MergeMap {
+ public:
+  static constexpr Key kEmpty = static_cast<Key>(~Key{0});
+  static constexpr Value kNone = static_cast<Value>(~Value{0});
+  void Init(size_t expected) {
+    size_t cap = 16;
+    while (cap < expected * 2) cap <<= 1;
+    slots_.assign(cap, Entry{kEmpty, kNone});
+    mask_ = cap - 1;
+  }
+  static size_t Slot(uint64_t k) {  // murmur3 fmix64
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return static_cast<size_t>(k);
+  }
+  void Put(Key k, Value v) {
+    size_t i = Slot(k) & mask_;
+    while (slots_[i].key != kEmpty && slots_[i].key != k) i = (i + 1) & mask_;
+    slots_[i] = Entry{k, v};
+  }
+  void Prefetch(Key k) const { __builtin_prefetch(&slots_[Slot(k) & mask_]); }
+  // The value of k, or kNone.
+  Value Get(Key k) const {
+    size_t i = Slot(k) & mask_;
+    while (true) {
+      const Entry& e = slots_[i];
+      if (e.key == k) return e.value;
+      if (e.key == kEmpty) return kNone;
+      i = (i + 1) & mask_;
+    }
+  }
+  size_t memory_bytes() const { return slots_.capacity() * sizeof(Entry); }
+
+ private:
+  struct Entry {
+    Key key;
+    Value value;
+  };
+  std::vector<Entry> slots_;
+  size_t mask_ = 0;
+};
+
+// (left key, right key) -> (rank, merged key). Key is uint32_t when every
+// key and rank fits 16 bits (8-byte slots), else uint64_t (16-byte slots).
+template <typename Key>
+class PairMerges {
+ public:
+  static constexpr int kShift = sizeof(Key) * 4;  // 16 or 32
+  void Init(size_t pairs) { map_.Init(pairs); }
+  // REQUIRES: left, right, merged >= 0 and every value fits kShift bits.
+  void Put(int32_t left, int32_t right, uint32_t rank, int32_t merged) {
+    map_.Put(PairKey(left, right), static_cast<Key>((static_cast<Key>(rank) << kShift) | static_cast<Key>(merged)));
+  }
+  void Prefetch(int32_t left, int32_t right) const { map_.Prefetch(PairKey(left, right)); }
+  // Whether (left, right) merges; then *rank and *merged say how.
+  bool Get(int32_t left, int32_t right, uint32_t* rank, int32_t* merged) const {
+    const Key v = map_.Get(PairKey(left, right));
+    if (v == MergeMap<Key, Key>::kNone) return false;
+    *rank = static_cast<uint32_t>(static_cast<uint64_t>(v) >> kShift);
+    *merged = static_cast<int32_t>(static_cast<uint64_t>(v) & ((uint64_t{1} << kShift) - 1));
+    return true;
+  }
+  size_t memory_bytes() const { return map_.memory_bytes(); }
+
+ private:
+  static Key PairKey(int32_t l, int32_t r) {
+    return static_cast<Key>((static_cast<Key>(static_cast<uint32_t>(l)) << kShift) | static_cast<uint32_t>(r));
+  }
+  MergeMap<Key, Key> map_;
+};
+
+// One thread's symbols and heap, reused between calls: 16 bytes per symbol
+// and 16 per queued pair, so a segment of n symbols needs at most ~70n bytes.
+struct BpeWork {
+  struct Cand {
+    uint64_t priority;  // (rank << 32) | ~left: the smallest pops first
+    uint32_t size;      // bytes of the merged symbol (the staleness test)
+    int32_t merged;     // the merged symbol's key
+  };
+  std::vector<int32_t> key, prev, next;
+  std::vector<uint32_t> len;
+  std::vector<Cand> heap;
+
+  void Reserve(size_t n) {
+    if (key.size() >= n) return;
+    const size_t cap = std::max<size_t>(n, 64);
+    key.resize(cap);
+    prev.resize(cap);
+    next.resize(cap);
+    len.resize(cap);
+  }
+  // Drops the memory of a rare huge segment.
+  void Trim() {
+    if (key.size() > (size_t{1} << 18)) *this = BpeWork();
+  }
+};
+
+// Merges the symbols work->key[0, count) (byte lengths work->len; key -1
+// never merges) in place: afterwards the list from symbol 0 along
+// work->next (-1 ends it) holds the final symbols, each with its merged key
+// and byte length. REQUIRES: count >= 1; Reserve(count) was called.
+//
+// Staleness: a queued pair is dropped when its left symbol was absorbed
+// (len 0) or the two sides' lengths no longer add up to what they were.
+// Symbols only grow, so equal lengths mean the same two symbols: the same
+// test SentencePiece makes, and equivalent to `tokenizers`' re-lookup of the
+// pair.
+template <typename Key>
+void MergeSymbols(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
+  int32_t* key = work->key.data();
+  int32_t* prev = work->prev.data();
+  int32_t* next = work->next.data();
+  uint32_t* len = work->len.data();
+  for (int32_t i = 0; i < count; ++i) {
+    prev[i] = i - 1;
+    next[i] = i + 1;
+  }
+  next[count - 1] = -1;
+
+  auto less = [](const BpeWork::Cand& a, const BpeWork::Cand& b) { return a.priority > b.priority; };
+  auto& heap = work->heap;
+  heap.clear();
+  auto try_add = [&](int32_t l, int32_t r) {
+    if (l < 0 || r < 0 || key[l] < 0 || key[r] < 0) return;
+    uint32_t rank;
+    int32_t merged;
+    if (!merges.Get(key[l], key[r], &rank, &merged)) return;
+    heap.push_back(BpeWork::Cand{(static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(l), len[l] + len[r],
+                                 merged});
+    std::push_heap(heap.begin(), heap.end(), less);
+  };
+  // The initial pairs' lookups are independent: start their memory loads
+  // together.
+  for (int32_t i = 1; i < count; ++i) {
+    if (key[i - 1] >= 0 && key[i] >= 0) merges.Prefetch(key[i - 1], key[i]);
+  }
+  for (int32_t i = 1; i < count; ++i) try_add(i - 1, i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), less);
+    const BpeWork::Cand top = heap.back();
+    heap.pop_back();
+    const int32_t l = static_cast<int32_t>(static_cast<uint32_t>(top.priority));
+    if (len[l] == 0) continue;
+    const int32_t r = next[l];
+    if (r < 0 || len[r] == 0 || len[l] + len[r] != top.size) continue;  // stale
+    len[l] += len[r];
+    key[l] = top.merged;
+    next[l] = next[r];
+    if (next[r] >= 0) prev[next[r]] = l;
+    len[r] = 0;
+    try_add(prev[l], l);
+    try_add(l, next[l]);
+  }
+}
+
+}  // namespace lcde::tok

@@ -1,0 +1,106 @@
+// The loop every model of the tokenizer family runs: segments of a text
+// looked up in the shared SegmentCache, a few ahead of the one being
+// encoded, and misses encoded by the model and offered to the cache.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "lcde/status.h"
+#include "lcde/tokenizer/segment_cache.h"
+
+namespace lcde::tok {
+
+class CachedSegments {
+ public:
+  // A cache of at most `cache_bytes` (0: none; every segment is encoded).
+  // LCDE_TOKENIZER_CACHE_MB, when set, overrides the bound (a benchmark knob).
+  static Result<std::shared_ptr<CachedSegments>> Make(size_t cache_bytes);
+  ~CachedSegments();
+
+  // For each segment `next(&key)` yields (until it returns false), appends
+  // its ids to *ids: the cached ones, or those `encode(key, &out)` appends
+  // (then offered to the cache). Any thread.
+  template <typename Next, typename EncodeMiss>
+  Status Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids) const;
+
+  // The calling thread's counters and the cache's size (zeros without one).
+  TokenizerCacheStats Stats() const;
+  // Empties the cache and the calling thread's counters.
+  // REQUIRES: no other thread uses this object meanwhile.
+  void Clear() const;
+  bool enabled() const { return cache_ != nullptr; }
+
+ private:
+  CachedSegments() = default;
+  // This thread's writer into the cache; null when there is no cache (or,
+  // unless `create`, this thread has not used it).
+  SegmentCache::Writer* ThreadWriter(bool create) const;
+  static std::vector<int32_t>& ThreadMissIds();
+
+  uint64_t instance_ = 0;  // never reused: keys the threads' writers
+  std::unique_ptr<SegmentCache> cache_;
+  std::weak_ptr<const CachedSegments> self_;
+};
+
+template <typename Next, typename EncodeMiss>
+Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids) const {
+  std::string_view key;
+  SegmentCache::Writer* writer = ThreadWriter(/*create=*/true);
+  if (writer == nullptr) {
+    while (next(&key)) LCDE_RETURN_IF_ERROR(encode(key, ids));
+    return Status::Ok();
+  }
+  SegmentCache* cache = cache_.get();
+  // Cache lookups are memory-bound: segments are found a few ahead of the
+  // one being encoded, so that their slots (then their entries) are
+  // prefetched while earlier segments are processed.
+  struct Pending {
+    std::string_view key;
+    uint64_t hash;  // 0: too long for the cache
+  };
+  constexpr size_t kRing = 8, kAhead = 6;
+  Pending ring[kRing];
+  size_t head = 0, tail = 0;
+  auto produce = [&]() {
+    if (!next(&key)) return false;
+    Pending& p = ring[tail++ % kRing];
+    p.key = key;
+    p.hash = 0;
+    if (key.size() <= SegmentCache::kMaxKeyBytes) {
+      p.hash = HashBytes(key.data(), key.size());
+      cache->PrefetchSlot(p.hash);
+    }
+    return true;
+  };
+  while (tail - head < kAhead && produce()) {
+  }
+  TokenizerCacheStats& stats = writer->stats;
+  std::vector<int32_t>& miss_ids = ThreadMissIds();
+  while (head != tail) {
+    if (tail - head > 2 && ring[(head + 2) % kRing].hash != 0) cache->PrefetchEntry(ring[(head + 2) % kRing].hash);
+    const Pending p = ring[head++ % kRing];
+    produce();
+    if (p.hash == 0) {
+      ++stats.uncached;
+      LCDE_RETURN_IF_ERROR(encode(p.key, ids));
+      continue;
+    }
+    uint32_t n = 0;
+    if (const int32_t* hit = cache->Find(p.hash, p.key, &n)) {
+      ++stats.hits;
+      ids->insert(ids->end(), hit, hit + n);
+      continue;
+    }
+    ++stats.misses;
+    miss_ids.clear();
+    LCDE_RETURN_IF_ERROR(encode(p.key, &miss_ids));
+    cache->Insert(writer, p.hash, p.key, miss_ids.data(), miss_ids.size());
+    ids->insert(ids->end(), miss_ids.begin(), miss_ids.end());
+  }
+  return Status::Ok();
+}
+
+}  // namespace lcde::tok

@@ -1,0 +1,24 @@
+// The members of the tokenizer family, as Tokenizer::Load (tokenizer.cc)
+// makes them once it has read the file's kind.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "lcde/status.h"
+#include "lcde/tokenizer.h"
+
+namespace lcde::tok {
+
+// What every member is given: the file, its sha256, the resolved mode.
+struct LoadRequest {
+  std::string path;
+  std::string sha256;
+  TokenizerMode mode = TokenizerMode::kAuto;  // never kAuto's environment override: resolved
+  TokenizerOptions options;
+};
+
+Result<std::unique_ptr<Tokenizer>> LoadSentencePiece(const LoadRequest& request);
+Result<std::unique_ptr<Tokenizer>> LoadTokenizerJson(const LoadRequest& request);
+
+}  // namespace lcde::tok

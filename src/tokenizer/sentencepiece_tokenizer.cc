@@ -1,0 +1,315 @@
+// The SentencePiece member of the tokenizer family (sentencepiece.h).
+#include <sentencepiece_processor.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "family.h"
+#include "lcde/tokenizer/cached_segments.h"
+#include "lcde/tokenizer/sentencepiece.h"
+
+namespace lcde::tok {
+
+namespace {
+
+Status LibraryEncode(const sentencepiece::SentencePieceProcessor& sp, std::string_view text,
+                     std::vector<int>* pieces) {
+  pieces->clear();
+  auto st = sp.Encode(absl::string_view(text.data(), text.size()), pieces);
+  if (!st.ok()) return Status::Corruption("SentencePiece Encode failed: " + st.ToString());
+  return Status::Ok();
+}
+
+// Texts that exercise the fast path's corners; Load compares the fast path
+// with the library on them (and on the model's own pieces) before using it.
+std::vector<std::string> SelfTestTexts(const SpmModelInfo& info) {
+  std::vector<std::string> texts = {
+      "Hello world",
+      " ",
+      "  ",
+      "a ",
+      "a  ",
+      "  leading and trailing  ",
+      "tabs\tand\nnewlines\r\n  indented\n",
+      "\xe2\x96\x81",
+      "\xe2\x96\x81\xe2\x96\x81x \xe2\x96\x81 y\xe2\x96\x81",
+      " \xe2\x96\x81 ",
+      "\xe2\x96\x81 lead",
+      "digits 3.14159 2024-11-25 1,000,000",
+      "中文字符 and 日本語テキスト 한국어",
+      "emoji 😀🎉👍🏽 mixed",
+      std::string("nul\0byte \0", 10),
+      "bad \xff\xfe utf8 \xe2\x96 \xc3 \xed\xa0\x80 \xf4\x90\x80\x80 end\xe2",
+      "\xef\xbf\xbd replacement",
+      "Ünïcödé façade — naïve “quotes” …",
+      "{\"json\": [1, 2, 3], \"k\": null}",
+      "    def f(x):\n        return x ** 2  # comment\n",
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      "                                                                ",
+  };
+  // The model's own pieces, with "▁" shown as a space, in a few long texts.
+  std::string text;
+  int in_text = 0;
+  for (size_t i = 0; i < info.pieces.size(); i += 7) {
+    const auto& p = info.pieces[i];
+    if (p.type != kNormal && p.type != kUserDefined) continue;
+    std::string s = p.piece;
+    for (size_t pos; (pos = s.find("\xe2\x96\x81")) != std::string::npos;) s.replace(pos, 3, " ");
+    text += s;
+    if (i % 3 == 0) text += ' ';
+    if (++in_text == 200) {
+      texts.push_back(std::move(text));
+      text.clear();
+      in_text = 0;
+    }
+  }
+  if (!text.empty()) texts.push_back(std::move(text));
+  return texts;
+}
+
+// Whether the parsed proto says what the library says about every piece.
+bool AgreesWithLibrary(const SpmModelInfo& info, const sentencepiece::SentencePieceProcessor& sp,
+                       std::string* why) {
+  if (static_cast<int>(info.pieces.size()) != sp.GetPieceSize()) {
+    *why = "parsed " + std::to_string(info.pieces.size()) + " pieces, the library has " +
+           std::to_string(sp.GetPieceSize());
+    return false;
+  }
+  for (int i = 0; i < sp.GetPieceSize(); ++i) {
+    const auto& p = info.pieces[static_cast<size_t>(i)];
+    float lib_score = sp.GetScore(i);
+    if (p.piece != sp.IdToPiece(i) || std::memcmp(&lib_score, &p.score, sizeof(float)) != 0 ||
+        (p.type == kUnknown) != sp.IsUnknown(i) || (p.type == kControl) != sp.IsControl(i) ||
+        (p.type == kUnused) != sp.IsUnused(i) || (p.type == kByte) != sp.IsByte(i)) {
+      *why = "parsed piece " + std::to_string(i) + " differs from the library's";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Per-thread scratch of the native BPE.
+struct Scratch {
+  NativeBpe::ScratchPtr bpe = NativeBpe::NewScratch();
+  std::string normalized;
+  std::vector<int> library_ids;
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+class SentencePieceTokenizer final : public Tokenizer {
+ public:
+  static Result<std::unique_ptr<Tokenizer>> Load(const LoadRequest& request);
+
+  Status Encode(std::string_view text, bool add_bos, bool add_eos, std::vector<int32_t>* ids) const override;
+  Status EncodeReference(std::string_view text, bool add_bos, bool add_eos,
+                         std::vector<int32_t>* ids) const override;
+  uint64_t MaxTokensForBytes(uint64_t bytes) const override;
+  std::string Decode(std::span<const int32_t> ids) const override;
+  int SpecialTokenId(std::string_view text) const override;
+  const char* encoder() const override;
+  TokenizerCacheStats CacheStats() const override { return segments_ ? segments_->Stats() : TokenizerCacheStats{}; }
+  void ClearCache() const override {
+    if (segments_) segments_->Clear();
+  }
+
+ private:
+  SentencePieceTokenizer() = default;
+  // Sets up the segment path when the model allows it; else leaves the
+  // library path with encoder_note_ saying why.
+  Status PlanFastPath(const LoadRequest& request, const SpmModelInfo& info);
+  bool SelfTestPasses(const SpmModelInfo& info) const;
+  Status EncodeKey(std::string_view key, std::vector<int32_t>* out) const;
+
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
+  Plan plan_;
+  bool fast_ = false;                   // the segment path is on
+  std::unique_ptr<NativeBpe> native_;   // null: segments go to the library
+  std::vector<int32_t> lone_space_ids_;  // the ids of a trailing lone "▁"
+  std::shared_ptr<CachedSegments> segments_;
+  size_t max_native_segment_bytes_ = 0;
+};
+
+Result<std::unique_ptr<Tokenizer>> SentencePieceTokenizer::Load(const LoadRequest& request) {
+  std::unique_ptr<SentencePieceTokenizer> t(new SentencePieceTokenizer());
+  t->processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
+  auto st = t->processor_->Load(request.path);
+  if (!st.ok()) {
+    return Status::InvalidConfig("tokenizer model '" + request.path +
+                                 "' is neither a SentencePiece model nor a tokenizer.json: " + st.ToString());
+  }
+  t->kind_ = kSentencePieceKind;
+  t->model_path_ = request.path;
+  t->sha256_ = request.sha256;
+  t->vocab_size_ = t->processor_->GetPieceSize();
+  t->bos_id_ = t->processor_->bos_id();
+  t->eos_id_ = t->processor_->eos_id();
+  // LLaMA-2's own HF tokenizer and the paper's code add BOS, never EOS.
+  t->adds_bos_ = t->bos_id_ >= 0;
+  t->adds_eos_ = false;
+
+  // Derive what the model allows from its proto.
+  SpmModelInfo info;
+  std::string why;
+  const std::string proto = t->processor_->serialized_model_proto();
+  if (!ParseSpmModel(proto, &info, &why) || !AgreesWithLibrary(info, *t->processor_, &why)) {
+    t->encoder_note_ = "model proto not understood: " + why;
+    spdlog::debug("tokenizer {}: library path ({})", request.path, t->encoder_note_);
+    return std::unique_ptr<Tokenizer>(std::move(t));
+  }
+  LCDE_RETURN_IF_ERROR(t->PlanFastPath(request, info));
+  if (t->fast_ && !t->SelfTestPasses(info)) {
+    spdlog::warn("tokenizer {}: the fast path disagrees with the library on a self-test text; using the library",
+                 request.path);
+    t->fast_ = false;
+    t->native_.reset();
+    t->encoder_note_ = "self-test against the library failed";
+  }
+  t->ClearCache();
+  spdlog::debug("tokenizer {}: {} path{}{}", request.path, t->encoder(), t->encoder_note_.empty() ? "" : ": ",
+                t->encoder_note_);
+  return std::unique_ptr<Tokenizer>(std::move(t));
+}
+
+Status SentencePieceTokenizer::PlanFastPath(const LoadRequest& request, const SpmModelInfo& info) {
+  plan_ = AnalyzeModel(info);
+  auto segments = CachedSegments::Make(request.options.cache_bytes);
+  if (!segments.ok()) return segments.status();
+  segments_ = *segments;
+  max_native_segment_bytes_ = request.options.max_native_segment_bytes;
+  encoder_note_ = plan_.reason;
+  if (request.mode == TokenizerMode::kLibrary) {
+    encoder_note_ = "library path requested";
+    return Status::Ok();
+  }
+  if (!plan_.segmentable) return Status::Ok();
+  // A lone trailing "▁" has no key the library can encode on its own (the
+  // empty text encodes to nothing): take its ids from "a " minus those of "a".
+  std::vector<int> a, a_space;
+  if (!LibraryEncode(*processor_, "a", &a).ok() || !LibraryEncode(*processor_, "a ", &a_space).ok() ||
+      a_space.size() <= a.size() || !std::equal(a.begin(), a.end(), a_space.begin())) {
+    encoder_note_ = "the ids of \"a \" do not extend those of \"a\"";
+    return Status::Ok();
+  }
+  lone_space_ids_.assign(a_space.begin() + static_cast<std::ptrdiff_t>(a.size()), a_space.end());
+  std::string why;
+  if (plan_.native_bpe && request.mode == TokenizerMode::kAuto) {
+    native_ = NativeBpe::Build(info, &why);
+    if (native_ == nullptr) encoder_note_ = why;
+  } else if (request.mode == TokenizerMode::kSegmentsLibrary) {
+    encoder_note_ = "segments-library path requested";
+  }
+  fast_ = true;
+  return Status::Ok();
+}
+
+// The fast path must give the library's ids on a battery of corner cases and
+// on the model's own pieces; if not, the library is used.
+bool SentencePieceTokenizer::SelfTestPasses(const SpmModelInfo& info) const {
+  for (const std::string& text : SelfTestTexts(info)) {
+    std::vector<int32_t> got, want;
+    Status s1 = Encode(text, false, false, &got);
+    Status s2 = EncodeReference(text, false, false, &want);
+    if (!s1.ok() || !s2.ok() || got != want) return false;
+  }
+  return true;
+}
+
+const char* SentencePieceTokenizer::encoder() const {
+  if (!fast_) return "library";
+  return native_ != nullptr ? "segments+native-bpe" : "segments+library";
+}
+
+// The ids of one segment (key as in ForEachSegment), appended.
+Status SentencePieceTokenizer::EncodeKey(std::string_view key, std::vector<int32_t>* out) const {
+  if (key.empty()) {
+    out->insert(out->end(), lone_space_ids_.begin(), lone_space_ids_.end());
+    return Status::Ok();
+  }
+  Scratch& ts = ThreadScratch();
+  if (native_ != nullptr && key.size() <= max_native_segment_bytes_) {
+    ts.normalized.clear();
+    NormalizeSegmentKey(key, &ts.normalized);
+    native_->EncodeNormalized(ts.normalized, ts.bpe.get(), out);
+    if (ts.normalized.capacity() > (size_t{1} << 20)) std::string().swap(ts.normalized);
+    return Status::Ok();
+  }
+  LCDE_RETURN_IF_ERROR(LibraryEncode(*processor_, key, &ts.library_ids));
+  out->insert(out->end(), ts.library_ids.begin(), ts.library_ids.end());
+  if (ts.library_ids.capacity() > (size_t{1} << 20)) std::vector<int>().swap(ts.library_ids);
+  return Status::Ok();
+}
+
+Status SentencePieceTokenizer::Encode(std::string_view text, bool add_bos, bool add_eos,
+                                      std::vector<int32_t>* ids) const {
+  if (!fast_ || (plan_.nul_to_library && std::memchr(text.data(), 0, text.size()) != nullptr)) {
+    return EncodeReference(text, add_bos, add_eos, ids);
+  }
+  if (add_bos) {
+    if (bos_id_ < 0) return Status::InvalidConfig("tokenizer.bos: the model defines no BOS id");
+    ids->push_back(bos_id_);
+  }
+  if (!text.empty()) {
+    Segmenter segmenter(text);
+    LCDE_RETURN_IF_ERROR(segments_->Encode([&](std::string_view* key) { return segmenter.Next(key); },
+                                           [&](std::string_view key, std::vector<int32_t>* out) {
+                                             return EncodeKey(key, out);
+                                           },
+                                           ids));
+  }
+  if (add_eos) {
+    if (eos_id_ < 0) return Status::InvalidConfig("tokenizer.eos: the model defines no EOS id");
+    ids->push_back(eos_id_);
+  }
+  return Status::Ok();
+}
+
+Status SentencePieceTokenizer::EncodeReference(std::string_view text, bool add_bos, bool add_eos,
+                                               std::vector<int32_t>* ids) const {
+  if (add_bos) {
+    if (bos_id_ < 0) return Status::InvalidConfig("tokenizer.bos: the model defines no BOS id");
+    ids->push_back(bos_id_);
+  }
+  // SentencePiece encodes into its own vector<int>; int and int32_t agree here.
+  static_assert(sizeof(int) == sizeof(int32_t));
+  thread_local std::vector<int> pieces;
+  LCDE_RETURN_IF_ERROR(LibraryEncode(*processor_, text, &pieces));
+  ids->insert(ids->end(), pieces.begin(), pieces.end());
+  if (add_eos) {
+    if (eos_id_ < 0) return Status::InvalidConfig("tokenizer.eos: the model defines no EOS id");
+    ids->push_back(eos_id_);
+  }
+  return Status::Ok();
+}
+
+uint64_t SentencePieceTokenizer::MaxTokensForBytes(uint64_t bytes) const {
+  // With the identity normalizer each byte of valid UTF-8 yields at most one
+  // id and the dummy prefix one more (AnalyzeModel derives when).
+  if (plan_.bytes_plus_one && bytes < UINT64_MAX / 8) return bytes + 1;
+  return UINT64_MAX / 4;
+}
+
+std::string SentencePieceTokenizer::Decode(std::span<const int32_t> ids) const {
+  std::vector<int> v(ids.begin(), ids.end());
+  std::string out;
+  processor_->Decode(v, &out).IgnoreError();
+  return out;
+}
+
+int SentencePieceTokenizer::SpecialTokenId(std::string_view text) const {
+  const int id = processor_->PieceToId(absl::string_view(text.data(), text.size()));
+  if (id < 0 || id >= vocab_size_ || processor_->IdToPiece(id) != text) return -1;
+  return processor_->IsControl(id) ? id : -1;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> LoadSentencePiece(const LoadRequest& request) {
+  return SentencePieceTokenizer::Load(request);
+}
+
+}  // namespace lcde::tok

@@ -1,0 +1,293 @@
+// The tokenizer.json member of the tokenizer family (tokenizer_json.h).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "family.h"
+#include "lcde/tokenizer/byte_level_bpe.h"
+#include "lcde/tokenizer/cached_segments.h"
+#include "lcde/tokenizer/pretokenizer.h"
+#include "lcde/tokenizer/tokenizer_json.h"
+#include "lcde/tokenizer/unicode.h"
+
+namespace lcde::tok {
+
+namespace {
+
+// Leftmost-longest search for a set of added tokens, as HF's
+// AddedVocabulary does with aho-corasick (MatchKind::LeftmostLongest).
+class AddedTokenMatcher {
+ public:
+  void Add(const AddedToken& t) {
+    tokens_.push_back(t);
+    first_byte_[static_cast<uint8_t>(t.content[0])] = true;
+  }
+  void Finish() {
+    std::stable_sort(tokens_.begin(), tokens_.end(),
+                     [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
+  }
+  bool empty() const { return tokens_.empty(); }
+  // The leftmost match at or after `from` (the longest there), or null.
+  const AddedToken* Find(std::string_view text, size_t from, size_t* at) const {
+    for (size_t i = from; i < text.size(); ++i) {
+      if (!first_byte_[static_cast<uint8_t>(text[i])]) continue;
+      for (const AddedToken& t : tokens_) {
+        if (text.compare(i, t.content.size(), t.content) == 0) {
+          *at = i;
+          return &t;
+        }
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  std::vector<AddedToken> tokens_;
+  bool first_byte_[256] = {};
+};
+
+// Per-thread buffers, reused between documents.
+struct Scratch {
+  BpeWork bpe;
+  std::string normalized, prefixed;
+  std::vector<Piece> pieces;
+  NfcNormalizer nfc;
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+class TokenizerJsonTokenizer final : public Tokenizer {
+ public:
+  static Result<std::unique_ptr<Tokenizer>> Load(const LoadRequest& request);
+
+  Status Encode(std::string_view text, bool add_bos, bool add_eos, std::vector<int32_t>* ids) const override {
+    return EncodeWith(text, add_bos, add_eos, /*reference=*/!fast_, ids);
+  }
+  Status EncodeReference(std::string_view text, bool add_bos, bool add_eos,
+                         std::vector<int32_t>* ids) const override {
+    return EncodeWith(text, add_bos, add_eos, /*reference=*/true, ids);
+  }
+  uint64_t MaxTokensForBytes(uint64_t bytes) const override;
+  std::string Decode(std::span<const int32_t> ids) const override;
+  int SpecialTokenId(std::string_view text) const override;
+  bool ContainsSpecialTokenText(std::string_view text) const override {
+    size_t at;
+    return specials_.Find(text, 0, &at) != nullptr;
+  }
+  const char* encoder() const override {
+    if (!fast_) return "reference";
+    return pre_->all_fast() ? "pretokens+native-bpe" : "pretokens-onig+native-bpe";
+  }
+  TokenizerCacheStats CacheStats() const override { return segments_->Stats(); }
+  void ClearCache() const override { segments_->Clear(); }
+
+ private:
+  TokenizerJsonTokenizer() = default;
+  Status SetSpecialIds(const TokenizerJsonSpec& spec);
+  Status EncodeWith(std::string_view text, bool add_bos, bool add_eos, bool reference,
+                    std::vector<int32_t>* ids) const;
+  // Phase 1-3 of the pipeline (tokenizer_json.h): added tokens, then
+  // normalization, then the normalized added tokens; text runs go to
+  // EncodeText.
+  Status EncodeChunks(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
+  Status EncodeNormalized(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
+  Status EncodeText(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
+  // Cuts `text` at the tokens of `m` (special ones stay text): calls
+  // on_text(run) and on_token(id) in order.
+  template <typename OnText>
+  Status CutAtAddedTokens(const AddedTokenMatcher& m, std::string_view text, OnText&& on_text,
+                          std::vector<int32_t>* ids) const;
+
+  bool fast_ = true;  // false: every call is the reference
+  bool nfc_ = false;
+  bool add_prefix_space_ = false;
+  std::vector<std::string> token_bytes_;
+  std::unique_ptr<ByteLevelBpe> bpe_;
+  std::unique_ptr<PreTokenizer> pre_, reference_pre_;
+  AddedTokenMatcher raw_added_, normalized_added_, specials_;
+  std::shared_ptr<CachedSegments> segments_;
+};
+
+Result<std::unique_ptr<Tokenizer>> TokenizerJsonTokenizer::Load(const LoadRequest& request) {
+  std::string json;
+  {
+    std::ifstream in(request.path, std::ios::binary | std::ios::ate);
+    if (!in) return Status::IOError("cannot read tokenizer '" + request.path + "'");
+    json.resize(static_cast<size_t>(in.tellg()));
+    in.seekg(0);
+    if (!in.read(json.data(), static_cast<std::streamsize>(json.size()))) {
+      return Status::IOError("cannot read tokenizer '" + request.path + "'");
+    }
+  }
+  Result<TokenizerJsonSpec> spec = ParseTokenizerJson(json, request.path);
+  if (!spec.ok()) return spec.status();
+
+  std::unique_ptr<TokenizerJsonTokenizer> t(new TokenizerJsonTokenizer());
+  t->kind_ = kTokenizerJsonKind;
+  t->model_path_ = request.path;
+  t->sha256_ = request.sha256;
+  t->vocab_size_ = static_cast<int>(spec->token_bytes.size());
+  LCDE_RETURN_IF_ERROR(t->SetSpecialIds(*spec));
+  t->nfc_ = spec->nfc;
+  t->add_prefix_space_ = spec->pre_tokenizer.add_prefix_space;
+  t->bpe_ = std::make_unique<ByteLevelBpe>(*spec);
+  auto pre = PreTokenizer::Make(spec->pre_tokenizer, /*use_fast_matchers=*/true);
+  if (!pre.ok()) return Status::InvalidConfig("tokenizer '" + request.path + "': " + pre.status().message());
+  t->pre_ = std::move(*pre);
+  auto reference = PreTokenizer::Make(spec->pre_tokenizer, /*use_fast_matchers=*/false);
+  if (!reference.ok()) return reference.status();
+  t->reference_pre_ = std::move(*reference);
+  for (const AddedToken& a : spec->added_tokens) {
+    if (a.special) {
+      t->specials_.Add(a);
+    } else if (a.normalized && t->nfc_) {
+      t->normalized_added_.Add(a);
+    } else {
+      t->raw_added_.Add(a);
+    }
+  }
+  t->specials_.Finish();
+  t->raw_added_.Finish();
+  t->normalized_added_.Finish();
+  auto segments = CachedSegments::Make(request.mode == TokenizerMode::kLibrary ? 0 : request.options.cache_bytes);
+  if (!segments.ok()) return segments.status();
+  t->segments_ = *segments;
+  t->fast_ = request.mode != TokenizerMode::kLibrary;
+  if (!t->fast_) {
+    t->encoder_note_ = "library path requested: the reference (Oniguruma, uncached BPE)";
+  } else if (!t->pre_->all_fast()) {
+    t->encoder_note_ = "a pre-tokenizer regex without a hand-written matcher runs on Oniguruma";
+  }
+  t->token_bytes_ = std::move(spec->token_bytes);
+  spdlog::debug("tokenizer {}: {} ids, {} merges, {}", request.path, t->vocab_size_, spec->merges.size(),
+                t->encoder());
+  return std::unique_ptr<Tokenizer>(std::move(t));
+}
+
+Status TokenizerJsonTokenizer::SetSpecialIds(const TokenizerJsonSpec& spec) {
+  if (spec.prefix_ids.size() > 1 || spec.suffix_ids.size() > 1) {
+    return Status::InvalidConfig("tokenizer '" + model_path_ +
+                                 "': unsupported post_processor (it adds more than one token on one side)");
+  }
+  adds_bos_ = !spec.prefix_ids.empty();
+  adds_eos_ = !spec.suffix_ids.empty();
+  if (adds_bos_) bos_id_ = spec.prefix_ids[0];
+  if (adds_eos_) eos_id_ = spec.suffix_ids[0];
+  for (int id : {bos_id_, eos_id_}) {
+    if (id >= vocab_size_) {
+      return Status::InvalidConfig("tokenizer '" + model_path_ + "': post_processor id " + std::to_string(id) +
+                                   " is outside the vocabulary");
+    }
+  }
+  return Status::Ok();
+}
+
+Status TokenizerJsonTokenizer::EncodeWith(std::string_view text, bool add_bos, bool add_eos, bool reference,
+                                          std::vector<int32_t>* ids) const {
+  if (add_bos) {
+    if (bos_id_ < 0) return Status::InvalidConfig("tokenizer.bos: the tokenizer.json adds no BOS token");
+    ids->push_back(bos_id_);
+  }
+  if (!text.empty()) LCDE_RETURN_IF_ERROR(EncodeChunks(text, reference, ids));
+  if (add_eos) {
+    if (eos_id_ < 0) return Status::InvalidConfig("tokenizer.eos: the tokenizer.json adds no EOS token");
+    ids->push_back(eos_id_);
+  }
+  return Status::Ok();
+}
+
+template <typename OnText>
+Status TokenizerJsonTokenizer::CutAtAddedTokens(const AddedTokenMatcher& m, std::string_view text, OnText&& on_text,
+                                                std::vector<int32_t>* ids) const {
+  if (m.empty()) return on_text(text);
+  size_t done = 0, at = 0;
+  while (const AddedToken* t = m.Find(text, done, &at)) {
+    if (at > done) LCDE_RETURN_IF_ERROR(on_text(text.substr(done, at - done)));
+    ids->push_back(t->id);
+    done = at + t->content.size();
+  }
+  if (done < text.size()) LCDE_RETURN_IF_ERROR(on_text(text.substr(done)));
+  return Status::Ok();
+}
+
+Status TokenizerJsonTokenizer::EncodeChunks(std::string_view text, bool reference, std::vector<int32_t>* ids) const {
+  return CutAtAddedTokens(
+      raw_added_, text, [&](std::string_view run) { return EncodeNormalized(run, reference, ids); }, ids);
+}
+
+Status TokenizerJsonTokenizer::EncodeNormalized(std::string_view run, bool reference,
+                                                std::vector<int32_t>* ids) const {
+  if (!nfc_ || NfcNormalizer::TriviallyNormal(run)) {
+    return CutAtAddedTokens(
+        normalized_added_, run, [&](std::string_view r) { return EncodeText(r, reference, ids); }, ids);
+  }
+  // EncodeText uses the thread's other buffers, never this one.
+  Scratch& s = ThreadScratch();
+  std::string& normalized = s.normalized;
+  s.nfc.Normalize(run, &normalized);
+  return CutAtAddedTokens(
+      normalized_added_, normalized, [&](std::string_view r) { return EncodeText(r, reference, ids); }, ids);
+}
+
+Status TokenizerJsonTokenizer::EncodeText(std::string_view text, bool reference, std::vector<int32_t>* ids) const {
+  Scratch& s = ThreadScratch();
+  if (add_prefix_space_ && text[0] != ' ') {
+    s.prefixed.assign(1, ' ');
+    s.prefixed.append(text);
+    text = s.prefixed;
+  }
+  s.pieces.clear();
+  (reference ? reference_pre_ : pre_)->Split(text, &s.pieces);
+  if (reference) {
+    for (const Piece& p : s.pieces) bpe_->Encode(text.substr(p.begin, p.size), &s.bpe, ids);
+    return Status::Ok();
+  }
+  size_t next = 0;
+  const std::vector<Piece>& pieces = s.pieces;
+  return segments_->Encode(
+      [&](std::string_view* key) {
+        if (next == pieces.size()) return false;
+        *key = text.substr(pieces[next].begin, pieces[next].size);
+        ++next;
+        return true;
+      },
+      [&](std::string_view key, std::vector<int32_t>* out) {
+        bpe_->Encode(key, &s.bpe, out);
+        return Status::Ok();
+      },
+      ids);
+}
+
+uint64_t TokenizerJsonTokenizer::MaxTokensForBytes(uint64_t bytes) const {
+  // A byte-level BPE gives at most one id per byte, an added token at least
+  // a byte per id; NFC makes UTF-8 at most 3x longer (bound taken as 4x);
+  // the prefix space adds a byte.
+  if (bytes >= UINT64_MAX / 16) return UINT64_MAX / 4;
+  return (nfc_ ? 4 * bytes : bytes) + 1;
+}
+
+std::string TokenizerJsonTokenizer::Decode(std::span<const int32_t> ids) const {
+  std::string out;
+  for (int32_t id : ids) {
+    if (id >= 0 && static_cast<size_t>(id) < token_bytes_.size()) out += token_bytes_[static_cast<size_t>(id)];
+  }
+  return out;
+}
+
+int TokenizerJsonTokenizer::SpecialTokenId(std::string_view text) const {
+  size_t at;
+  const AddedToken* t = specials_.Find(text, 0, &at);
+  return (t != nullptr && at == 0 && t->content.size() == text.size()) ? t->id : -1;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> LoadTokenizerJson(const LoadRequest& request) {
+  return TokenizerJsonTokenizer::Load(request);
+}
+
+}  // namespace lcde::tok
