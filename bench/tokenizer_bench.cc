@@ -26,9 +26,9 @@
 #include <string>
 #include <vector>
 
-#include <openssl/evp.h>
 
 #include "lcde/reader.h"
+#include "lcde/sha256.h"
 #include "lcde/tokenizer.h"
 
 namespace {
@@ -134,8 +134,7 @@ int main(int argc, char** argv) {
   uint64_t tokens = 0;
   std::string digest;
   {
-    EVP_MD_CTX* sha = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(sha, EVP_sha256(), nullptr);
+    lcde::Sha256 sha;
     std::vector<int32_t> want, got, got2;
     for (size_t d = 0; d < docs.size(); ++d) {
       want.clear();
@@ -156,17 +155,10 @@ int main(int argc, char** argv) {
         }
       }
       tokens += want.size();
-      EVP_DigestUpdate(sha, want.data(), want.size() * sizeof(int32_t));
+      sha.Update(want.data(), want.size() * sizeof(int32_t));
     }
-    unsigned char md[32];
-    unsigned int md_len = 0;
-    EVP_DigestFinal_ex(sha, md, &md_len);
-    EVP_MD_CTX_free(sha);
-    for (int i = 0; i < 8; ++i) {
-      char hex[3];
-      std::snprintf(hex, sizeof(hex), "%02x", md[i]);
-      digest += hex;
-    }
+    lcde::Result<std::string> hex = sha.HexDigest();
+    digest = hex.ok() ? hex->substr(0, 16) : "?";
     std::printf("check      OK: %s and %s return the reference's ids on all %zu documents (%llu tokens)\n",
                 tf.encoder(), ts.encoder(), docs.size(), static_cast<unsigned long long>(tokens));
     std::printf("digest     %s (sha256 of all ids, int32 LE, documents in order)\n", digest.c_str());

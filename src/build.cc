@@ -22,6 +22,7 @@
 #include "lcde/tokenizer.h"
 #include "lcde/validation.h"
 #include "lcde/version.h"
+#include "lcde/sha256.h"
 #include "checkpoint.h"
 
 namespace lcde {

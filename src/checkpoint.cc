@@ -7,6 +7,7 @@
 
 #include "lcde/build.h"
 #include "lcde/shard_writer.h"
+#include "lcde/sha256.h"
 
 namespace lcde {
 

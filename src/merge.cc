@@ -15,6 +15,7 @@
 #include "lcde/shard_writer.h"
 #include "lcde/stats.h"
 #include "lcde/validation.h"
+#include "lcde/sha256.h"
 
 namespace lcde {
 

@@ -1,8 +1,9 @@
 #include "lcde/shard_writer.h"
 
+#include "lcde/sha256.h"
+
 #include <fcntl.h>
 #include <pthread.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -80,44 +81,6 @@ Status ErrnoStatus(const std::string& op, const std::string& path, int err) {
   if (err == ENOENT) return Status::NotFound(op + " " + path + ": " + ErrnoText(err));
   return Status::IOError(op + " " + path + ": " + ErrnoText(err));
 }
-
-std::string Hex(const unsigned char* digest, unsigned int n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (unsigned int i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[digest[i] >> 4];
-    out[2 * i + 1] = kDigits[digest[i] & 0xf];
-  }
-  return out;
-}
-
-// RAII over an EVP SHA-256 context.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) {
-    ok_ = ctx_ != nullptr && EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1;
-  }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-
-  void Update(const void* data, size_t n) {
-    if (ok_ && n > 0) ok_ = EVP_DigestUpdate(ctx_, data, n) == 1;
-  }
-  Result<std::string> HexDigest() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (!ok_ || EVP_DigestFinal_ex(ctx_, digest, &n) != 1) {
-      return Status::IOError("OpenSSL SHA-256 failed");
-    }
-    ok_ = false;  // a context is final once
-    return Hex(digest, n);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-  bool ok_ = false;
-};
 
 // Writes all of [data, data+n), retrying short writes and EINTR. A file-size
 // limit shows up as a short write and then EFBIG (SIGXFSZ is ignored by the CLI).
@@ -629,39 +592,9 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
   return FsyncDir(ParentDir(path));
 }
 
-Result<std::string> Sha256File(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open", path, errno);
-  constexpr size_t kBuf = 1 << 20;
-  std::unique_ptr<char[]> buf(new char[kBuf]);
-  Sha256 sha;
-  Status s;
-  for (;;) {
-    ssize_t n = ::read(fd, buf.get(), kBuf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      s = ErrnoStatus("read", path, errno);
-      break;
-    }
-    if (n == 0) break;
-    sha.Update(buf.get(), static_cast<size_t>(n));
-  }
-  ::close(fd);
-  if (!s.ok()) return s;
-  return sha.HexDigest();
-}
-
 }  // namespace lcde
 
 namespace lcde {
-
-std::string Sha256Hex(std::string_view bytes) {
-  Sha256 sha;
-  sha.Update(bytes.data(), bytes.size());
-  Result<std::string> hex = sha.HexDigest();
-  // Hashing in memory fails only if OpenSSL cannot allocate; no digest then.
-  return hex.ok() ? hex.value() : std::string();
-}
 
 }  // namespace lcde
 

@@ -8,6 +8,7 @@
 #include "lcde/manifest.h"
 #include "lcde/shard_writer.h"
 #include "lcde/stats.h"
+#include "lcde/sha256.h"
 
 namespace lcde {
 

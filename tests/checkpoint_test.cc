@@ -4,6 +4,7 @@
 
 #include "lcde/build.h"
 #include "lcde/shard_writer.h"
+#include "lcde/sha256.h"
 #include "test_util.h"
 
 namespace lcde {

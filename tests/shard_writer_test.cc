@@ -1,4 +1,5 @@
 #include "lcde/shard_writer.h"
+#include "lcde/sha256.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

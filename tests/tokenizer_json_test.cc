@@ -4,7 +4,6 @@
 // document of the sample corpus, for Llama-3.1 and Qwen3; the hand-written
 // pre-tokenizer equal to Oniguruma; unsupported files refused.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <fstream>
 #include <map>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "lcde/reader.h"
+#include "lcde/sha256.h"
 #include "lcde/tokenizer.h"
 #include "lcde/tokenizer/pretokenizer.h"
 #include "lcde/tokenizer/tokenizer_json.h"
@@ -36,16 +36,8 @@ void PrintTo(const SharedFile& f, std::ostream* os) { *os << f.file; }
 // First 16 hex digits of sha256 over the ids as little-endian int32 (the
 // reference files' "sha").
 std::string IdsSha(const std::vector<int32_t>& ids) {
-  unsigned char digest[32];
-  unsigned int len = 0;
-  EVP_Digest(ids.data(), ids.size() * sizeof(int32_t), digest, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 8; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return Sha256Hex(std::string_view(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(int32_t)))
+      .substr(0, 16);
 }
 
 std::filesystem::path DataDir() { return testing::SourceDir() / "tests" / "data"; }

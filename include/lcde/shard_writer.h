@@ -92,9 +92,4 @@ class ShardBuilder {
 // both; used for the manifest and any other small file that must appear whole.
 Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 
-// Lowercase hex SHA-256 of a file's bytes.
-Result<std::string> Sha256File(const std::string& path);
-// Lowercase hex SHA-256 of `bytes`.
-std::string Sha256Hex(std::string_view bytes);
-
 }  // namespace lcde

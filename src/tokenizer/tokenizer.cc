@@ -7,7 +7,7 @@
 
 #include "family.h"
 #include "lcde/config.h"
-#include "lcde/shard_writer.h"
+#include "lcde/sha256.h"
 
 namespace lcde {
 
