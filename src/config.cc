@@ -447,7 +447,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   } else if (!c.mixture.upsample.empty()) {
     return Status::InvalidConfig("mixture.upsample: only used by strategy upsample_sources");
   }
-  LCDE_RETURN_IF_ERROR(mix.Count("length_threshold", false, &c.mixture.length_threshold));
+  LCDE_RETURN_IF_ERROR(mix.Count("length_threshold", true, &c.mixture.length_threshold));
   if (c.mixture.length_threshold == 0) return Status::InvalidConfig("mixture.length_threshold: must be > 0");
   LCDE_RETURN_IF_ERROR(mix.Double("short_keep_ratio", &c.mixture.short_keep_ratio));
   if (c.mixture.short_keep_ratio < 0 || c.mixture.short_keep_ratio > 1) {
@@ -477,7 +477,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
   LCDE_RETURN_IF_ERROR(mix.Count("max_repeats", false, &max_repeats));
   if (max_repeats < 1 || max_repeats > 1000) return Status::InvalidConfig("mixture.max_repeats: must be in [1, 1000]");
   c.mixture.max_repeats = static_cast<uint32_t>(max_repeats);
-  LCDE_RETURN_IF_ERROR(mix.Count("repeat_threshold", false, &c.mixture.repeat_threshold));
+  LCDE_RETURN_IF_ERROR(mix.Count("repeat_threshold", true, &c.mixture.repeat_threshold));
   if (c.mixture.max_repeats > 1) {
     if (c.mixture.strategy == Strategy::kNone) {
       return Status::InvalidConfig("mixture.max_repeats: strategy none keeps every document's share; repetition "

@@ -154,6 +154,20 @@ TEST(ConfigTest, MaxRepeatsNeedsAnUpsamplingStrategyAndAThresholdOverTheLengthTh
             std::string::npos) << low.status().message();
 }
 
+// Lengths in tokens take binary suffixes in every length key, as the
+// paper's "4K" means; counts stay decimal.
+TEST(ConfigTest, LengthKeysAreBinaryCountsDecimal) {
+  auto c = Parse(kMinimal, {"mixture.length_threshold=4K", "mixture.max_repeats=2", "mixture.repeat_threshold=8K",
+                            "output.sequence_length=80K", "mixture.total_tokens=4K",
+                            "validation.tokens_per_source=2K"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mixture.length_threshold, 4096u);
+  EXPECT_EQ(c->mixture.repeat_threshold, 8192u);
+  EXPECT_EQ(c->output.sequence_length, 81920u);
+  EXPECT_EQ(c->mixture.total_tokens, 4000u);
+  EXPECT_EQ(c->validation.tokens_per_source, 2000u);
+}
+
 // The configs users copy: each loads (its model path swapped for one that
 // exists here) and keeps the recipe its comments promise.
 TEST(ConfigTest, EveryShippedConfigLoads) {

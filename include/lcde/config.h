@@ -67,7 +67,7 @@ struct MixtureConfig {
   std::map<std::string, double> weights;      // source name -> token share (normalized)
   Strategy strategy = Strategy::kPerSource;   // none | global | per_source | upsample_sources
   std::vector<std::string> upsample;          // sources upsampled by upsample_sources
-  uint64_t length_threshold = 4096;           // tokens; a document at or over it is "long"
+  uint64_t length_threshold = 4096;           // tokens; a document at or over it is "long"; binary suffixes (4K = 4096)
   double short_keep_ratio = 0.1;              // probability a short document is kept
   // What happens to documents whose source has no weight: "drop" (counted
   // under their own name and dropped), or the name of a weighted source whose
@@ -86,7 +86,7 @@ struct MixtureConfig {
   // holds two appearances of a document (except copies still pending when
   // the input or the budget ends, appended then). 1 = no repetition.
   uint32_t max_repeats = 1;
-  uint64_t repeat_threshold = 8192;  // tokens; must be >= length_threshold
+  uint64_t repeat_threshold = 8192;  // tokens; must be >= length_threshold; binary suffixes (8K = 8192)
 };
 
 struct OutputConfig {
