@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace lcde {
@@ -77,10 +78,15 @@ void StageTimes::Add(const char* stage, double seconds) {
 }
 
 std::string StageTimes::Report() const {
-  std::string out = "stage                      seconds   count\n";
-  char buf[128];
+  // The first column is as wide as the longest stage name.
+  int width = 24;
+  for (const auto& e : entries_) width = std::max(width, static_cast<int>(std::strlen(e.stage)));
+  std::string out;
+  char buf[512];
+  std::snprintf(buf, sizeof(buf), "%-*s %9s %7s\n", width, "stage", "seconds", "count");
+  out += buf;
   for (const auto& e : entries_) {
-    std::snprintf(buf, sizeof(buf), "%-24s %9.3f %7llu\n", e.stage, e.seconds,
+    std::snprintf(buf, sizeof(buf), "%-*s %9.3f %7llu\n", width, e.stage, e.seconds,
                   static_cast<unsigned long long>(e.count));
     out += buf;
   }

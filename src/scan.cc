@@ -188,16 +188,18 @@ nlohmann::json ScanToJson(const ScanResult& r) {
 
 std::string FormatScan(const ScanResult& r) {
   std::string out;
-  char line[512];
+  char line[1024];
   std::snprintf(line, sizeof(line), "scanned %s of %s files; token lengths %s\n\n", WithThousands(r.files_read).c_str(),
                 WithThousands(r.files_total).c_str(), r.method.c_str());
   out += line;
-  std::snprintf(line, sizeof(line), "%-24s %11s %15s %8s %8s %8s %8s %8s %8s %10s %7s\n", "source", "documents",
+  int width = 24;
+  for (const auto& [name, p] : r.sources) width = std::max(width, static_cast<int>(name.size()));
+  std::snprintf(line, sizeof(line), "%-*s %11s %15s %8s %8s %8s %8s %8s %8s %10s %7s\n", width, "source", "documents",
                 "tokens", "p25", "p50", "p75", "p90", "p95", "p99", "max", "long");
   out += line;
   for (const auto& [name, p] : r.sources) {
-    std::snprintf(line, sizeof(line), "%-24s %11s %15s %8llu %8llu %8llu %8llu %8llu %8llu %10llu %6.1f%%\n",
-                  name.c_str(), WithThousands(p.documents).c_str(), WithThousands(p.tokens).c_str(),
+    std::snprintf(line, sizeof(line), "%-*s %11s %15s %8llu %8llu %8llu %8llu %8llu %8llu %10llu %6.1f%%\n",
+                  width, name.c_str(), WithThousands(p.documents).c_str(), WithThousands(p.tokens).c_str(),
                   static_cast<unsigned long long>(p.Percentile(25)), static_cast<unsigned long long>(p.Percentile(50)),
                   static_cast<unsigned long long>(p.Percentile(75)), static_cast<unsigned long long>(p.Percentile(90)),
                   static_cast<unsigned long long>(p.Percentile(95)), static_cast<unsigned long long>(p.Percentile(99)),
@@ -217,12 +219,14 @@ std::string FormatPlan(const Config& config, const ScanResult& sample) {
   uint64_t total = config.output.keep_partial_chunk ? config.mixture.total_tokens : config.mixture.total_tokens / seq * seq;
   Sampler sampler(config.mixture, config.seed, total);
   double scale = sample.files_read ? static_cast<double>(sample.files_total) / static_cast<double>(sample.files_read) : 0;
-  char line[512];
+  char line[1024];
   std::snprintf(line, sizeof(line), "plan: %s tokens in %s chunks of %s; input estimated from %s of %s files (%s)\n\n",
                 WithThousands(total).c_str(), WithThousands(total / seq).c_str(), WithThousands(seq).c_str(),
                 WithThousands(sample.files_read).c_str(), WithThousands(sample.files_total).c_str(), sample.method.c_str());
   out += line;
-  std::snprintf(line, sizeof(line), "%-24s %8s %15s %15s %8s %15s %9s\n", "source", "target", "budget tokens",
+  int width = 24;
+  for (const auto& name : sampler.source_names()) width = std::max(width, static_cast<int>(name.size()));
+  std::snprintf(line, sizeof(line), "%-*s %8s %15s %15s %8s %15s %9s\n", width, "source", "target", "budget tokens",
                 "input tokens", "long", "input needed", "of input");
   out += line;
   for (uint32_t i = 0; i < sampler.source_names().size(); ++i) {
@@ -247,7 +251,7 @@ std::string FormatPlan(const Config& config, const ScanResult& sample) {
     double needed = keep > 0 ? static_cast<double>(budget) / keep : INFINITY;
     std::string of = available > 0 ? std::to_string(static_cast<int>(std::ceil(100.0 * needed / available))) + "%" : "no input";
     if (available > 0 && needed > available) of += " SHORT";
-    std::snprintf(line, sizeof(line), "%-24s %7.2f%% %15s %15s %7.1f%% %15s %9s\n", name.c_str(),
+    std::snprintf(line, sizeof(line), "%-*s %7.2f%% %15s %15s %7.1f%% %15s %9s\n", width, name.c_str(),
                   100.0 * sampler.target_share(i), WithThousands(budget).c_str(),
                   WithThousands(static_cast<uint64_t>(available)).c_str(), 100.0 * long_share,
                   std::isfinite(needed) ? WithThousands(static_cast<uint64_t>(needed)).c_str() : "-", of.c_str());

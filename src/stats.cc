@@ -156,7 +156,7 @@ nlohmann::json StatsToJson(const DatasetStats& st, const nlohmann::json& manifes
 
 std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) {
   std::string out;
-  char line[512];
+  char line[1024];
   auto add = [&](const char* fmt, auto... args) {
     std::snprintf(line, sizeof(line), fmt, args...);
     out += line;
@@ -168,12 +168,16 @@ std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) 
   add("documents per chunk: mean %.1f, median %" PRIu64 ", min %" PRIu64 ", max %" PRIu64 "\n\n",
       st.docs_per_chunk_mean, st.docs_per_chunk_median, st.docs_per_chunk_min, st.docs_per_chunk_max);
 
-  add("%-24s %14s %8s %8s %10s %7s", "source", "tokens", "share", "target", "documents", "long");
+  // The source column is as wide as the longest name (input groups make
+  // names like general/RedPajamaCommonCrawl).
+  int width = 24;
+  for (const auto& s : st.sources) width = std::max(width, static_cast<int>(s.name.size()));
+  add("%-*s %14s %8s %8s %10s %7s", width, "source", "tokens", "share", "target", "documents", "long");
   for (size_t b = 0; b < kLengthBuckets; ++b) add(" %8s", LengthBucketName(b));
   out += "\n";
   auto row = [&](const std::string& name, uint64_t tokens, double target, uint64_t docs, uint64_t long_tokens,
                  const std::array<uint64_t, kLengthBuckets>& buckets) {
-    add("%-24s %14s %8s %8s %10s %7s", name.c_str(), WithThousands(tokens).c_str(),
+    add("%-*s %14s %8s %8s %10s %7s", width, name.c_str(), WithThousands(tokens).c_str(),
         Percent(Ratio(tokens, st.tokens)).c_str(), Percent(target).c_str(), WithThousands(docs).c_str(),
         Percent(Ratio(long_tokens, tokens)).c_str());
     for (size_t b = 0; b < kLengthBuckets; ++b) add(" %8s", Percent(Ratio(buckets[b], tokens)).c_str());

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -42,6 +44,21 @@ TEST(ProgressTest, TerminalModeRedrawsInPlace) {
   std::string out(buf, n);
   EXPECT_EQ(out[0], '\r');
   EXPECT_NE(out.find("\x1b[K"), std::string::npos);
+}
+
+// Long stage names widen the first column instead of pushing their row's
+// numbers out of line.
+TEST(ProgressTest, StageTableFitsTheLongestName) {
+  StageTimes times;
+  times.Add("load tokenizer", 0.25);
+  times.Add("read + parse (reader thread, busy)", 1.5);
+  times.Add("  readers waiting for read-ahead room", 0.125);
+  std::istringstream in(times.Report());
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u);
+  for (const auto& line : lines) EXPECT_EQ(line.size(), lines[0].size()) << times.Report();
+  EXPECT_EQ(lines[2].find("1.500"), lines[1].find("0.250")) << times.Report();
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "lcde/packer.h"
 #include "test_util.h"
 
@@ -62,6 +64,34 @@ TEST(StatsTest, CountsFromSegments) {
   EXPECT_DOUBLE_EQ(j["sources"]["A"]["length_buckets"]["128K+"].get<double>(), 10.0 / 17);
   std::string text = FormatStats(*st, m);
   EXPECT_NE(text.find("chunks 3 x 10 tokens = 30 tokens"), std::string::npos) << text;
+}
+
+// A source name longer than the column (input groups make them) widens the
+// column: every row of the table keeps its numbers under their headings.
+TEST(StatsTest, TableColumnsFitTheLongestSourceName) {
+  DatasetStats st;
+  st.sequence_length = 10;
+  st.chunks = 1;
+  st.tokens = 10;
+  st.sources.resize(2);
+  st.sources[0].name = "general/RedPajamaCommonCrawl";
+  st.sources[0].tokens = 6;
+  st.sources[0].target_share = 0.6;
+  st.sources[1].name = "B";
+  st.sources[1].tokens = 4;
+  st.sources[1].target_share = 0.4;
+  const std::string text = FormatStats(st, nlohmann::json::object());
+  std::vector<std::string> table;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("source ", 0) == 0 || line.rfind("general/", 0) == 0 || line.rfind("B ", 0) == 0 ||
+        line.rfind("total ", 0) == 0) {
+      table.push_back(line);
+    }
+  }
+  ASSERT_EQ(table.size(), 4u) << text;
+  for (const auto& line : table) EXPECT_EQ(line.size(), table[0].size()) << text;
+  EXPECT_EQ(table[1].find("general/RedPajamaCommonCrawl "), 0u) << text;
 }
 
 TEST(StatsTest, CorruptSegmentFileIsNamed) {
