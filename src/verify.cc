@@ -1,8 +1,8 @@
 #include "lcde/verify.h"
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include "lcde/manifest.h"
@@ -17,15 +17,56 @@ using nlohmann::json;
 
 namespace {
 
-std::string ReadAll(const std::string& path, bool* ok) {
-  std::ifstream in(path, std::ios::binary);
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  *ok = static_cast<bool>(in) || in.eof();
-  return s;
-}
+// A file read front to back in pieces of a caller's size, hashed as it goes:
+// verify holds a bounded buffer whatever the file's size.
+class HashedReader {
+ public:
+  explicit HashedReader(const std::string& path) : in_(std::fopen(path.c_str(), "rb")) {}
+  ~HashedReader() {
+    if (in_ != nullptr) std::fclose(in_);
+  }
+  bool is_open() const { return in_ != nullptr; }
+  // The next n bytes (fewer only at the end of the file), valid until the
+  // next call.
+  std::string_view Read(size_t n) {
+    if (buffer_.size() < n) buffer_.resize(n);
+    size_t got = 0;
+    while (got < n && !failed_) {
+      const size_t r = std::fread(buffer_.data() + got, 1, n - got, in_);
+      if (r == 0) {
+        failed_ = std::ferror(in_) != 0;
+        break;
+      }
+      got += r;
+    }
+    sha_.Update(buffer_.data(), got);
+    bytes_ += got;
+    return std::string_view(buffer_.data(), got);
+  }
+  // Reads what is left (hashing it); then the totals are final.
+  void Drain() {
+    while (!Read(kBlock).empty()) {
+    }
+  }
+  bool failed() const { return failed_; }
+  uint64_t bytes() const { return bytes_; }
+  std::string HexDigest() {
+    Result<std::string> hex = sha_.HexDigest();
+    return hex.ok() ? *hex : std::string();
+  }
+
+  static constexpr size_t kBlock = size_t{4} << 20;
+
+ private:
+  std::FILE* in_;
+  std::vector<char> buffer_;
+  Sha256 sha_;
+  uint64_t bytes_ = 0;
+  bool failed_ = false;
+};
 
 template <typename T>
-T Get(const std::string& b, size_t off) {
+T Get(std::string_view b, size_t off) {
   T v;
   std::memcpy(&v, b.data() + off, sizeof(T));
   return v;
@@ -71,53 +112,71 @@ class Verifier {
  private:
   void Defect(std::string what) { report_.defects.push_back(std::move(what)); }
 
-  bool CheckFile(const std::string& name, const json& shard, const char* ext, std::string* bytes) {
-    std::string file = name + ext;
-    std::string path = (fs::path(dir_) / file).string();
+  // Opens NAME.EXT, or names the defect and returns null.
+  std::unique_ptr<HashedReader> Open(const std::string& name, const char* ext) {
+    const std::string file = name + ext;
+    const std::string path = (fs::path(dir_) / file).string();
     if (!fs::exists(path)) {
       Defect(file + ": missing");
-      return false;
+      return nullptr;
     }
-    bool ok = false;
-    *bytes = ReadAll(path, &ok);
-    if (!ok) {
+    auto r = std::make_unique<HashedReader>(path);
+    if (!r->is_open()) {
       Defect(file + ": cannot be read");
-      return false;
+      return nullptr;
     }
-    std::string key = std::string(ext + 1);
-    uint64_t want = shard.value(key + "_bytes", uint64_t{0});
-    if (bytes->size() != want) Defect(file + ": " + std::to_string(bytes->size()) + " bytes, manifest says " + std::to_string(want));
-    std::string sha = Sha256Hex(*bytes);
-    if (sha != shard.value(key + "_sha256", std::string())) Defect(file + ": sha256 " + sha + " does not match the manifest");
-    return true;
+    return r;
   }
 
+  // Once `r` has been read to its end: its size and sha256 against the
+  // manifest's.
+  void CheckTotals(const std::string& name, const json& shard, const char* ext, HashedReader* r) {
+    r->Drain();
+    const std::string file = name + ext;
+    if (r->failed()) {
+      Defect(file + ": cannot be read");
+      return;
+    }
+    const std::string key = std::string(ext + 1);
+    const uint64_t want = shard.value(key + "_bytes", uint64_t{0});
+    if (r->bytes() != want) Defect(file + ": " + std::to_string(r->bytes()) + " bytes, manifest says " + std::to_string(want));
+    const std::string sha = r->HexDigest();
+    if (sha != shard.value(key + "_sha256", std::string())) Defect(file + ": sha256 " + sha + " does not match the manifest");
+  }
+
+  // Each file is streamed once: the .idx (12 bytes a chunk) whole, the .bin
+  // and .seg in bounded blocks.
   void Shard(const json& shard, bool last) {
-    std::string name = shard.value("name", std::string("?"));
-    uint64_t chunks = shard.value("chunks", uint64_t{0});
+    const std::string name = shard.value("name", std::string("?"));
+    const uint64_t chunks = shard.value("chunks", uint64_t{0});
     report_.shards++;
-    std::string bin, idx, seg;
-    bool have_bin = CheckFile(name, shard, ".bin", &bin);
-    bool have_idx = CheckFile(name, shard, ".idx", &idx);
-    bool have_seg = CheckFile(name, shard, ".seg", &seg);
     std::vector<uint64_t> lengths;
-    if (have_idx) lengths = Index(name, idx, chunks, last);
+    bool have_idx = false;
+    if (auto idx = Open(name, ".idx")) {
+      const uint64_t size = fs::file_size(fs::path(dir_) / (name + ".idx"));
+      lengths = Index(name, idx->Read(size), chunks, last);
+      CheckTotals(name, shard, ".idx", idx.get());
+      have_idx = true;
+    }
     uint64_t tokens = 0;
     for (uint64_t l : lengths) tokens += l;
-    if (have_bin && have_idx) {
-      if (bin.size() != tokens * item_) {
-        Defect(name + ".bin: " + std::to_string(bin.size()) + " bytes but its .idx describes " + std::to_string(tokens * item_));
-      } else {
-        Tokens(name, bin);
+    if (auto bin = Open(name, ".bin")) {
+      if (have_idx) Tokens(name, bin.get());
+      if (have_idx && bin->bytes() != tokens * item_) {
+        Defect(name + ".bin: " + std::to_string(bin->bytes()) + " bytes but its .idx describes " + std::to_string(tokens * item_));
       }
+      CheckTotals(name, shard, ".bin", bin.get());
     }
     if (tokens != shard.value("tokens", uint64_t{0})) Defect(name + ": .idx holds " + std::to_string(tokens) + " tokens, manifest says " + shard.value("tokens", json()).dump());
-    if (have_seg && !lengths.empty()) Segments(name, seg, lengths, shard.value("segments", uint64_t{0}));
+    if (auto seg = Open(name, ".seg")) {
+      if (!lengths.empty()) Segments(name, seg.get(), lengths, shard.value("segments", uint64_t{0}));
+      CheckTotals(name, shard, ".seg", seg.get());
+    }
     report_.chunks += chunks;
     report_.tokens += tokens;
   }
 
-  std::vector<uint64_t> Index(const std::string& name, const std::string& b, uint64_t chunks, bool last) {
+  std::vector<uint64_t> Index(const std::string& name, std::string_view b, uint64_t chunks, bool last) {
     std::string file = name + ".idx";
     if (b.size() < 34 || std::memcmp(b.data(), "MMIDIDX\0\0", 9) != 0) {
       Defect(file + ": not a Megatron MMIDIDX index (bad magic)");
@@ -152,21 +211,32 @@ class Verifier {
     return lengths;
   }
 
-  void Tokens(const std::string& name, const std::string& bin) {
-    if (vocab_ <= 0) return;
-    size_t n = bin.size() / item_;
-    for (size_t i = 0; i < n; ++i) {
-      int64_t id = item_ == 2 ? Get<uint16_t>(bin, 2 * i) : Get<int32_t>(bin, 4 * i);
-      if (id < 0 || id >= vocab_) {
-        Defect(name + ".bin: token " + std::to_string(i) + " is " + std::to_string(id) + ", outside the vocabulary of " + std::to_string(vocab_));
-        return;
+  // Reads the whole .bin: every id within the vocabulary (the first one
+  // outside is named).
+  void Tokens(const std::string& name, HashedReader* bin) {
+    uint64_t index = 0;
+    bool reported = false;
+    for (;;) {
+      const std::string_view block = bin->Read(HashedReader::kBlock);  // a whole number of ids but at the end
+      if (block.empty()) return;
+      const size_t n = block.size() / item_;
+      for (size_t i = 0; i < n && !reported && vocab_ > 0; ++i) {
+        const int64_t id = item_ == 2 ? Get<uint16_t>(block, 2 * i) : Get<int32_t>(block, 4 * i);
+        if (id < 0 || id >= vocab_) {
+          Defect(name + ".bin: token " + std::to_string(index + i) + " is " + std::to_string(id) +
+                 ", outside the vocabulary of " + std::to_string(vocab_));
+          reported = true;
+        }
       }
+      index += n;
     }
   }
 
-  void Segments(const std::string& name, const std::string& b, const std::vector<uint64_t>& lengths, uint64_t expect) {
-    std::string file = name + ".seg";
-    auto h = DecodeSegHeader(b, file);
+  // Streams the .seg's records: each piece in its chunk, in order, within
+  // its document; together they cover every chunk.
+  void Segments(const std::string& name, HashedReader* seg, const std::vector<uint64_t>& lengths, uint64_t expect) {
+    const std::string file = name + ".seg";
+    auto h = DecodeSegHeader(seg->Read(kSegHeaderBytes), file);
     if (!h.ok()) {
       Defect(h.status().message());
       return;
@@ -175,27 +245,32 @@ class Verifier {
       Defect(file + ": unsupported version or record size");
       return;
     }
-    if ((b.size() - kSegHeaderBytes) % sizeof(Segment) != 0) Defect(file + ": size is not a whole number of records");
-    uint64_t count = (b.size() - kSegHeaderBytes) / sizeof(Segment);
-    if (count != expect) Defect(file + ": " + std::to_string(count) + " records, manifest says " + std::to_string(expect));
+    constexpr size_t kRecordsPerBlock = 65536;
     std::vector<uint64_t> filled(lengths.size(), 0);
-    uint64_t chunk = 0;
-    for (uint64_t r = 0; r < count; ++r) {
-      Segment s = Get<Segment>(b, kSegHeaderBytes + r * sizeof(Segment));
-      std::string where = file + ": record " + std::to_string(r);
-      if (s.chunk >= lengths.size() || s.chunk < chunk) {
-        Defect(where + ": chunk " + std::to_string(s.chunk) + " out of order or range");
-        return;
+    uint64_t chunk = 0, count = 0;
+    for (;;) {
+      const std::string_view block = seg->Read(kRecordsPerBlock * sizeof(Segment));
+      if (block.size() % sizeof(Segment) != 0) Defect(file + ": size is not a whole number of records");
+      const size_t n = block.size() / sizeof(Segment);
+      for (size_t k = 0; k < n; ++k, ++count) {
+        const Segment s = Get<Segment>(block, k * sizeof(Segment));
+        const std::string where = file + ": record " + std::to_string(count);
+        if (s.chunk >= lengths.size() || s.chunk < chunk) {
+          Defect(where + ": chunk " + std::to_string(s.chunk) + " out of order or range");
+          return;
+        }
+        chunk = s.chunk;
+        if (s.start != filled[chunk]) Defect(where + ": starts at " + std::to_string(s.start) + ", expected " + std::to_string(filled[chunk]));
+        filled[chunk] = s.start + s.length;
+        if (s.length == 0) Defect(where + ": empty piece");
+        if (s.source >= sources_) Defect(where + ": source " + std::to_string(s.source) + " not in the manifest");
+        if ((s.document >> 32) >= inputs_) Defect(where + ": document's input file " + std::to_string(s.document >> 32) + " not in the manifest");
+        if (s.doc_offset + s.length > s.doc_tokens) Defect(where + ": piece ends past its document's " + std::to_string(s.doc_tokens) + " tokens");
+        if (report_.defects.size() > 100) return;
       }
-      chunk = s.chunk;
-      if (s.start != filled[chunk]) Defect(where + ": starts at " + std::to_string(s.start) + ", expected " + std::to_string(filled[chunk]));
-      filled[chunk] = s.start + s.length;
-      if (s.length == 0) Defect(where + ": empty piece");
-      if (s.source >= sources_) Defect(where + ": source " + std::to_string(s.source) + " not in the manifest");
-      if ((s.document >> 32) >= inputs_) Defect(where + ": document's input file " + std::to_string(s.document >> 32) + " not in the manifest");
-      if (s.doc_offset + s.length > s.doc_tokens) Defect(where + ": piece ends past its document's " + std::to_string(s.doc_tokens) + " tokens");
-      if (report_.defects.size() > 100) return;
+      if (block.size() < kRecordsPerBlock * sizeof(Segment)) break;
     }
+    if (count != expect) Defect(file + ": " + std::to_string(count) + " records, manifest says " + std::to_string(expect));
     for (size_t c = 0; c < lengths.size(); ++c) {
       if (filled[c] != lengths[c]) Defect(file + ": chunk " + std::to_string(c) + " pieces cover " + std::to_string(filled[c]) + " of " + std::to_string(lengths[c]) + " tokens");
     }
