@@ -21,7 +21,11 @@ class AddedTokenMatcher {
  public:
   void Add(const AddedToken& t) {
     tokens_.push_back(t);
-    first_byte_[static_cast<uint8_t>(t.content[0])] = true;
+    if (t.content.size() == 1) {
+      single_byte_[static_cast<uint8_t>(t.content[0])] = true;
+    } else {
+      first_two_[Pair(t.content.data())] = true;
+    }
   }
   void Finish() {
     std::stable_sort(tokens_.begin(), tokens_.end(),
@@ -29,9 +33,12 @@ class AddedTokenMatcher {
   }
   bool empty() const { return tokens_.empty(); }
   // The leftmost match at or after `from` (the longest there), or null.
+  // Positions are filtered by their first two bytes: a text with many '<'
+  // (HTML, code) meets Llama-3's 256 specials, all "<|...", only at "<|".
   const AddedToken* Find(std::string_view text, size_t from, size_t* at) const {
     for (size_t i = from; i < text.size(); ++i) {
-      if (!first_byte_[static_cast<uint8_t>(text[i])]) continue;
+      const bool two = i + 1 < text.size() && first_two_[Pair(text.data() + i)];
+      if (!two && !single_byte_[static_cast<uint8_t>(text[i])]) continue;
       for (const AddedToken& t : tokens_) {
         if (text.compare(i, t.content.size(), t.content) == 0) {
           *at = i;
@@ -43,8 +50,11 @@ class AddedTokenMatcher {
   }
 
  private:
+  static size_t Pair(const char* p) { return static_cast<size_t>(static_cast<uint8_t>(p[0])) << 8 | static_cast<uint8_t>(p[1]); }
+
   std::vector<AddedToken> tokens_;
-  bool first_byte_[256] = {};
+  bool single_byte_[256] = {};
+  std::vector<bool> first_two_ = std::vector<bool>(65536, false);
 };
 
 // Per-thread buffers, reused between documents.
