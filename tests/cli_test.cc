@@ -70,17 +70,7 @@ class CorpusLookup {
  public:
   const std::string& Text(const std::string& path, uint64_t line) {
     auto& lines = files_[path];
-    if (lines.empty()) {
-      auto r = RunCommand("zstd -dc " + path);
-      EXPECT_EQ(r.exit_code, 0);
-      size_t pos = 0;
-      while (pos < r.stdout_text.size()) {
-        size_t nl = r.stdout_text.find('\n', pos);
-        if (nl == std::string::npos) nl = r.stdout_text.size();
-        lines.push_back(r.stdout_text.substr(pos, nl - pos));
-        pos = nl + 1;
-      }
-    }
+    if (lines.empty()) lines = testing::ZstdFileLines(path);
     auto key = std::make_pair(path, line);
     auto it = texts_.find(key);
     if (it != texts_.end()) return it->second;

@@ -397,17 +397,7 @@ class Corpus {
   // {text, meta.redpajama_set_name} of 1-based line `line`.
   std::pair<std::string, std::string> Line(const std::string& path, uint64_t line) {
     auto& lines = files_[path];
-    if (lines.empty()) {
-      auto r = RunCommand("zstd -dc " + path);
-      EXPECT_EQ(r.exit_code, 0) << path;
-      size_t pos = 0;
-      while (pos < r.stdout_text.size()) {
-        size_t nl = r.stdout_text.find('\n', pos);
-        if (nl == std::string::npos) nl = r.stdout_text.size();
-        lines.push_back(r.stdout_text.substr(pos, nl - pos));
-        pos = nl + 1;
-      }
-    }
+    if (lines.empty()) lines = testing::ZstdFileLines(path);
     EXPECT_LE(line, lines.size()) << path;
     if (line == 0 || line > lines.size()) return {};
     simdjson::dom::parser parser;

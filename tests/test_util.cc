@@ -131,4 +131,18 @@ void ExpectDatasetAndValidationVerify(const std::string& out) {
   }
 }
 
+std::vector<std::string> ZstdFileLines(const std::string& path) {
+  std::vector<std::string> lines;
+  auto r = RunCommand("zstd -dc " + path);
+  EXPECT_EQ(r.exit_code, 0) << path << ": " << r.stderr_text;
+  size_t pos = 0;
+  while (pos < r.stdout_text.size()) {
+    size_t nl = r.stdout_text.find('\n', pos);
+    if (nl == std::string::npos) nl = r.stdout_text.size();
+    lines.push_back(r.stdout_text.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return lines;
+}
+
 }  // namespace lcde::testing

@@ -55,6 +55,10 @@ std::vector<uint64_t> ReadHeldOutIds(const std::string& out);
 // `lcde verify` passes on the dataset at `out` and on its two validation sets.
 void ExpectDatasetAndValidationVerify(const std::string& out);
 
+// The lines of a .zst file, decompressed by the zstd CLI (independent of
+// lcde's reader); a failure is a test failure naming the file.
+std::vector<std::string> ZstdFileLines(const std::string& path);
+
 struct CommandResult {
   int exit_code = -1;
   std::string stdout_text;
