@@ -311,7 +311,7 @@ class LcdeDataset:
     def position_ids(self, i, continue_documents=False):
         """int32 per token of chunk i: 0 at every piece start, counting up within the piece.
 
-        A piece that continues a document cut at the previous chunk boundary
+        A piece that continues a document cut at the end of an earlier chunk
         also starts at 0 (the default): with document masking the piece cannot
         attend to its earlier part, and positions stay below sequence_length
         whatever the document's length. continue_documents=True numbers a piece

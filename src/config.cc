@@ -494,6 +494,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const fs::path& base_di
     return Status::InvalidConfig("mixture.unknown_sources: '" + c.mixture.unknown_sources +
                                  "' is neither 'drop' nor a source in mixture.weights");
   }
+  LCDE_RETURN_IF_ERROR(mix.Bool("interleave", &c.mixture.interleave));
   LCDE_RETURN_IF_ERROR(mix.CheckNoUnknownKeys());
 
   top.Get("output");
@@ -602,6 +603,7 @@ std::string Config::ToYaml() const {
     e << YAML::Key << "max_repeats" << YAML::Value << mixture.max_repeats;
     e << YAML::Key << "repeat_threshold" << YAML::Value << mixture.repeat_threshold;
   }
+  e << YAML::Key << "interleave" << YAML::Value << mixture.interleave;
   e << YAML::EndMap;
   e << YAML::Key << "output" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "dir" << YAML::Value << output.dir;

@@ -255,6 +255,10 @@ int main(int argc, char** argv) {
                        "Testing: bound the batches read ahead of the consumer")
              ->check(CLI::Range(1, 1 << 20))
              ->group("");
+         c->add_option("--interleave-memory-tokens", build.options.interleave_memory_tokens,
+                       "Testing: tokens the interleaver holds in memory before spilling to disk")
+             ->check(CLI::PositiveNumber)
+             ->group("");
        },
        [&] {
          ApplySlurmDefaults(&build, build_task_index->count() > 0, build_num_tasks->count() > 0);

@@ -324,8 +324,9 @@ void Pipeline::ReadFile(size_t pos, int reader, bool* stopped) {
   DocumentReader& r = *opened.value();
   RejectStats seen;  // the reader's rejects already turned into entries
   // `resumed`: these rejects lie before the point an interrupted build
-  // reached, so they were counted then and are dropped now. Rejects found
-  // while fetching the document at line L lie before L.
+  // reached (every line before start_.line), so they were counted then and
+  // are dropped now. Rejects found while fetching the document at line L lie
+  // before L.
   auto emit_rejects = [&](bool resumed) {
     const RejectStats& now = r.rejects();
     if (now.total() == seen.total()) return;
@@ -356,7 +357,7 @@ void Pipeline::ReadFile(size_t pos, int reader, bool* stopped) {
   };
   Document doc;
   while (r.Next(&doc)) {
-    emit_rejects(doc.line <= skip_before && skip_before > 0);
+    emit_rejects(doc.line < skip_before);
     if (doc.line < skip_before) continue;
     Entry e;
     e.kind = Entry::Kind::kDocument;
@@ -377,10 +378,7 @@ void Pipeline::ReadFile(size_t pos, int reader, bool* stopped) {
       if (it == names.end()) names.emplace_back(doc.source);
       e.unknown_source = true;
     }
-    // The document a resumed build continues is always tokenized: its
-    // source may read full already, but its remaining tokens are owed.
-    bool resume_doc = skip_before > 0 && doc.line == skip_before;
-    e.tokenize = resume_doc || !CertainDrop(budget_source, e.Id(), doc.text.size(), &e.known_short);
+    e.tokenize = !CertainDrop(budget_source, e.Id(), doc.text.size(), &e.known_short);
     if (e.tokenize) {
       e.text_offset = batch->text.size();
       e.text_size = doc.text.size();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -28,6 +29,30 @@ double Ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : static_cast<double>
 
 uint64_t GetU64(const nlohmann::json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<uint64_t>() : 0;
+}
+
+// Each source's worst window of the dataset against its target: a mixture
+// that drifts from start to end shows here, not in the totals.
+void FormatAlongDataset(const DatasetStats& st, int width, std::string* out) {
+  if (st.chunks == 0) return;
+  char line[512];
+  std::snprintf(line, sizeof(line), "\nmixture along the dataset, %zu windows of %" PRIu64 "-%" PRIu64 " chunks:\n",
+                kMixtureWindows, *std::min_element(st.window_chunks.begin(), st.window_chunks.end()),
+                *std::max_element(st.window_chunks.begin(), st.window_chunks.end()));
+  *out += line;
+  std::snprintf(line, sizeof(line), "%-*s %8s %13s %8s %11s\n", width, "source", "target", "worst window", "share",
+                "off by");
+  *out += line;
+  for (const auto& s : st.sources) {
+    if (s.tokens == 0 && s.target_share == 0) continue;
+    size_t worst = s.worst_window(st);
+    double share = st.WindowShare(s, worst);
+    double reference = s.reference_share(st.tokens);
+    std::snprintf(line, sizeof(line), "%-*s %8s %7zu of %zu %8s %+7.2f pts%s\n", width, s.name.c_str(),
+                  s.target_share > 0 ? Percent(s.target_share).c_str() : "-", worst + 1, kMixtureWindows,
+                  Percent(share).c_str(), 100.0 * (share - reference), s.target_share > 0 ? "" : " (vs its share)");
+    *out += line;
+  }
 }
 
 }  // namespace
@@ -57,6 +82,29 @@ std::array<uint64_t, kLengthBuckets> DatasetStats::bucket_tokens() const {
   return out;
 }
 
+double DatasetStats::WindowShare(const SourceStats& source, size_t w) const {
+  return Ratio(source.window_tokens[w], window_tokens[w]);
+}
+
+double SourceStats::reference_share(uint64_t dataset_tokens) const {
+  return target_share > 0 ? target_share : Ratio(tokens, dataset_tokens);
+}
+
+size_t SourceStats::worst_window(const DatasetStats& dataset) const {
+  size_t worst = 0;
+  double worst_off = -1;
+  double reference = reference_share(dataset.tokens);
+  for (size_t w = 0; w < kMixtureWindows; ++w) {
+    if (dataset.window_tokens[w] == 0) continue;
+    double off = std::abs(dataset.WindowShare(*this, w) - reference);
+    if (off > worst_off) {
+      worst_off = off;
+      worst = w;
+    }
+  }
+  return worst;
+}
+
 Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& manifest) {
   DatasetStats st;
   st.sequence_length = GetU64(manifest, "sequence_length");
@@ -68,6 +116,8 @@ Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& 
     ss.target_share = s.value("target_share", 0.0);
     st.sources.push_back(ss);
   }
+  uint64_t all_chunks = 0;
+  for (const auto& shard : manifest.value("shards", nlohmann::json::array())) all_chunks += GetU64(shard, "chunks");
   std::vector<uint64_t> segs_per_chunk;
   std::vector<Segment> buf(1 << 16);
   for (const auto& shard : manifest.value("shards", nlohmann::json::array())) {
@@ -101,6 +151,9 @@ Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& 
         if (s.doc_tokens >= st.length_threshold) src.long_tokens += s.length;
         src.bucket_tokens[LengthBucket(s.doc_tokens)] += s.length;
         segs_per_chunk[first + s.chunk]++;
+        size_t window = static_cast<size_t>((first + s.chunk) * kMixtureWindows / all_chunks);
+        src.window_tokens[window] += s.length;
+        st.window_tokens[window] += s.length;
         st.tokens += s.length;
         st.segments++;
       }
@@ -108,6 +161,7 @@ Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& 
     if (std::ferror(f.get())) return Status::IOError(path + ": read error");
     st.chunks += shard_chunks;
   }
+  for (uint64_t c = 0; c < st.chunks; ++c) st.window_chunks[c * kMixtureWindows / st.chunks]++;
   if (!segs_per_chunk.empty()) {
     st.docs_per_chunk_mean = static_cast<double>(st.segments) / static_cast<double>(segs_per_chunk.size());
     std::sort(segs_per_chunk.begin(), segs_per_chunk.end());
@@ -142,9 +196,16 @@ nlohmann::json StatsToJson(const DatasetStats& st, const nlohmann::json& manifes
     nlohmann::json sb = nlohmann::json::object();
     for (size_t b = 0; b < kLengthBuckets; ++b) sb[LengthBucketName(b)] = Ratio(s.bucket_tokens[b], s.tokens);
     o["length_buckets"] = sb;
+    nlohmann::json windows = nlohmann::json::array();
+    for (size_t w = 0; w < kMixtureWindows; ++w) windows.push_back(st.WindowShare(s, w));
+    size_t worst = s.worst_window(st);
+    o["along_dataset"] = {{"window_shares", windows}, {"reference_share", s.reference_share(st.tokens)},
+                          {"worst_window", worst}, {"worst_share", st.WindowShare(s, worst)}};
     sources[s.name] = o;
   }
   j["sources"] = sources;
+  j["along_dataset"] = {{"windows", kMixtureWindows}, {"window_chunks", st.window_chunks},
+                        {"window_tokens", st.window_tokens}};
   j["docs_per_chunk"] = {{"mean", st.docs_per_chunk_mean},
                          {"min", st.docs_per_chunk_min},
                          {"median", st.docs_per_chunk_median},
@@ -192,6 +253,7 @@ std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) 
     target += s.target_share;
   }
   row("total", st.tokens, target, docs, st.long_tokens(), st.bucket_tokens());
+  FormatAlongDataset(st, width, &out);
 
   if (manifest.contains("reading")) {
     const auto& r = manifest["reading"];

@@ -1,4 +1,4 @@
-#include "checkpoint.h"
+#include "build/checkpoint.h"
 
 #include <gtest/gtest.h>
 
@@ -20,12 +20,8 @@ TEST(CheckpointTest, BuildStateRoundTripsThroughJson) {
   a.AddReject(RejectReason::kMalformedJson, &ex);
   a.documents = 11;
   a.kept = 6;
-  a.has_position = true;
-  a.pos_file = 2;
-  a.pos_line = 7;
-  a.pos_take = 40;
-  a.pos_tokens = 50;
-  a.pos_emitted = 12;
+  a.next_file = 2;
+  a.next_line = 8;
   BuildState b(0);
   b.FromJson(a.ToJson());
   EXPECT_EQ(b.ToJson(), a.ToJson());
@@ -33,6 +29,8 @@ TEST(CheckpointTest, BuildStateRoundTripsThroughJson) {
   EXPECT_EQ(b.rejects.total(), 2u);
   ASSERT_EQ(b.rejects.examples.size(), 1u);
   EXPECT_EQ(b.rejects.examples[0].second.detail, "bad byte");
+  EXPECT_EQ(b.next_file, 2u);
+  EXPECT_EQ(b.next_line, 8u);
 }
 
 TEST(CheckpointTest, RestoreRepeatsChecksTheFileTheCheckpointNames) {
@@ -47,7 +45,7 @@ TEST(CheckpointTest, RestoreRepeatsChecksTheFileTheCheckpointNames) {
   EXPECT_EQ(name, "checkpoint.repeats.00003");
   testing::WriteFile(dir.Join(name), bytes);
   saved["file"] = name;
-  saved["tokens_sha256"] = Sha256Hex(bytes);
+  saved["sha256"] = Sha256Hex(bytes);
 
   RepeatQueue restored(8);
   ASSERT_TRUE(RestoreRepeats(dir.path().string(), saved, &restored).ok());

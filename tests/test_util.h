@@ -10,6 +10,20 @@
 
 namespace lcde::testing {
 
+// Whether this test binary runs under AddressSanitizer (memory figures
+// measure the sanitizer; some large-input tests skip there).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kUnderAddressSanitizer = true;
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+
 // A fresh directory under the system temp dir, removed by the destructor.
 class TempDir {
  public:

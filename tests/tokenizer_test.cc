@@ -218,18 +218,6 @@ TEST(TokenizerTest, LongSegmentsGoToTheLibraryWhole) {
   }
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUnderAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kUnderAddressSanitizer = true;
-#else
-constexpr bool kUnderAddressSanitizer = false;
-#endif
-#else
-constexpr bool kUnderAddressSanitizer = false;
-#endif
-
 // MemAvailable from /proc/meminfo, or 0 when unknown.
 uint64_t AvailableMemoryBytes() {
   std::ifstream in("/proc/meminfo");
@@ -246,7 +234,7 @@ uint64_t AvailableMemoryBytes() {
 // 100 s and 9.4 GB for it (the fast path well under a second), so it is
 // skipped under AddressSanitizer and where that memory is not available.
 TEST(TokenizerTest, FiftyMegabyteLineWithoutSpaces) {
-  if (kUnderAddressSanitizer) GTEST_SKIP() << "the library needs ~10 GB for this; several times that under ASan";
+  if (testing::kUnderAddressSanitizer) GTEST_SKIP() << "the library needs ~10 GB for this; several times that under ASan";
   if (AvailableMemoryBytes() < (uint64_t{12} << 30)) {
     GTEST_SKIP() << "needs 12 GiB available for the library's side; " << (AvailableMemoryBytes() >> 20) << " MiB are";
   }

@@ -1,7 +1,8 @@
 // `lcde build`: the whole pipeline, from input files to a finished dataset.
 //
 //   Pipeline (reader + tokenizer threads) -> batches in input order
-//   -> Sampler -> Packer -> DatasetWriter (shards) -> manifest.json last
+//   -> Sampler (keep or drop) -> Interleaver (order across sources)
+//   -> Packer (+ RepeatQueue) -> DatasetWriter (shards) -> manifest.json last
 //
 // After each shard a checkpoint (checkpoint.json) records everything needed
 // to continue: `--resume` after a crash, a kill or a full disk gives the same
@@ -34,6 +35,9 @@ struct BuildOptions {
   // For tests (hidden --read-ahead-batches): batches read and not yet
   // consumed, all readers together; 0 = the default (Pipeline).
   int read_ahead_batches = 0;
+  // For tests (hidden --interleave-memory-tokens): tokens the interleaver
+  // holds in memory before spilling queues to disk.
+  uint64_t interleave_memory_tokens = 16ull << 20;
 };
 
 // "tasks/00002-of-00004": where task 2 of 4 writes, under output.dir.
@@ -44,6 +48,9 @@ inline constexpr const char* kCheckpointName = "checkpoint.json";
 // were pending at the checkpoint after NNNNN shards (int32 little-endian;
 // checkpoint.json names the file and records its layout).
 inline constexpr const char* kCheckpointRepeatsPrefix = "checkpoint.repeats.";
+// checkpoint.queues.NNNNN: the documents the interleaver held in memory
+// (interleaver.h) at the checkpoint after NNNNN shards.
+inline constexpr const char* kCheckpointQueuesPrefix = "checkpoint.queues.";
 
 // Runs the build described by `config`. Progress goes to stderr; the
 // dataset's summary line to stdout.

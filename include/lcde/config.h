@@ -87,6 +87,10 @@ struct MixtureConfig {
   // the input or the budget ends, appended then). 1 = no repetition.
   uint32_t max_repeats = 1;
   uint64_t repeat_threshold = 8192;  // tokens; must be >= length_threshold; binary suffixes (8K = 8192)
+  // Kept documents reach the packer interleaved across sources, so every
+  // stretch of the dataset holds each source's target share (interleaver.h);
+  // false: in the order they were read. Which documents are kept is the same.
+  bool interleave = true;
 };
 
 struct OutputConfig {

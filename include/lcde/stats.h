@@ -20,6 +20,10 @@ inline constexpr size_t kLengthBuckets = kLengthBucketEdges.size() + 1;
 const char* LengthBucketName(size_t bucket);
 size_t LengthBucket(uint64_t doc_tokens);
 
+// The mixture along the dataset: its chunks split into this many equal
+// windows, first to last (chunk i is in window i * kMixtureWindows / chunks).
+inline constexpr size_t kMixtureWindows = 10;
+
 struct SourceStats {
   std::string name;
   uint64_t tokens = 0;
@@ -27,6 +31,14 @@ struct SourceStats {
   uint64_t long_tokens = 0;  // tokens of documents at or over the threshold
   std::array<uint64_t, kLengthBuckets> bucket_tokens{};  // by full document length
   double target_share = 0;
+  std::array<uint64_t, kMixtureWindows> window_tokens{};
+
+  // What its share in a window is held against: the target, or for a source
+  // without one its share of the whole dataset.
+  double reference_share(uint64_t dataset_tokens) const;
+  // The window whose share is farthest from reference_share (the first of
+  // equals; windows without tokens are skipped), and that share.
+  size_t worst_window(const struct DatasetStats& dataset) const;
 };
 
 struct DatasetStats {
@@ -37,12 +49,16 @@ struct DatasetStats {
   uint64_t length_threshold = 0;
   int vocab_size = 0;
   std::vector<SourceStats> sources;  // indexed by source id
+  std::array<uint64_t, kMixtureWindows> window_tokens{};
+  std::array<uint64_t, kMixtureWindows> window_chunks{};
   // Documents (segments) per chunk.
   double docs_per_chunk_mean = 0;
   uint64_t docs_per_chunk_min = 0, docs_per_chunk_median = 0, docs_per_chunk_max = 0;
 
   uint64_t long_tokens() const;
   std::array<uint64_t, kLengthBuckets> bucket_tokens() const;
+  // A source's share of window w's tokens (0 for an empty window).
+  double WindowShare(const SourceStats& source, size_t w) const;
 };
 
 // Scans DIR's shards as the manifest lists them.
@@ -52,7 +68,8 @@ Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& 
 // The figures as one JSON object (`lcde stats --json`, and the manifest's
 // `stats`): chunks, tokens, sequence_length, vocab_size, long_token_fraction,
 // sources.NAME.{tokens, share, target_share, documents, long_token_fraction,
-// length_buckets}, docs_per_chunk, and the manifest's input/sampling counts.
+// length_buckets, along_dataset}, along_dataset, docs_per_chunk, and the
+// manifest's input/sampling counts.
 nlohmann::json StatsToJson(const DatasetStats& stats, const nlohmann::json& manifest);
 
 // The human-readable report.

@@ -25,11 +25,10 @@ struct BuildState {
   uint64_t kept = 0, dropped_short = 0, dropped_budget = 0, dropped_unknown = 0, truncated = 0;
   uint64_t held_out = 0;  // documents skipped because the validation set holds them
   uint64_t special_token_text = 0;  // kept documents whose text holds a special token's text
-  // The last document that entered the stream.
-  bool has_position = false;
-  uint32_t pos_file = 0, pos_source = 0;
-  uint64_t pos_line = 0, pos_take = 0, pos_tokens = 0;
-  uint64_t pos_emitted = 0;  // set in checkpoints: tokens of it already in finished chunks
+  // Where reading resumes: every entry before line `next_line` of input
+  // file `next_file` was consumed (next_file = the file count: the input ended).
+  uint32_t next_file = 0;
+  uint64_t next_line = 0;
 
   explicit BuildState(size_t files) : file_lines(files, 0), file_bytes(files, 0), file_touched(files, 0) {}
 
@@ -64,6 +63,12 @@ void RestoreSampler(const nlohmann::json& sources, Sampler* sampler);
 // checkpoint.repeats.NNNNN: the token ids of the pending repeated copies at
 // the checkpoint after NNNNN shards.
 std::string RepeatsFileName(size_t shards);
+// checkpoint.queues.NNNNN: the documents the interleaver held in memory at
+// the checkpoint after NNNNN shards (spill records, interleaver.h).
+std::string QueuesFileName(size_t shards);
+// Reads a file a checkpoint names in `saved` ({"file", "sha256"}) from `dir`;
+// kCorruption when it is missing or not what the checkpoint records.
+Result<std::string> ReadCheckpointFile(const std::string& dir, const nlohmann::json& saved, const char* prefix);
 // Reads back the repeat queue a checkpoint recorded (`saved`, with the file
 // it names in `dir`); kCorruption when the file is not what it records.
 Status RestoreRepeats(const std::string& dir, const nlohmann::json& saved, RepeatQueue* repeats);

@@ -23,10 +23,7 @@ json BuildState::ToJson() const {
           {"reject_counts", rejects.counts}, {"reject_examples", ex}, {"documents", documents},
           {"kept", kept}, {"dropped_short", dropped_short}, {"dropped_budget", dropped_budget},
           {"dropped_unknown", dropped_unknown}, {"truncated", truncated}, {"held_out", held_out},
-          {"special_token_text", special_token_text},
-          {"has_position", has_position},
-          {"pos_file", pos_file}, {"pos_source", pos_source}, {"pos_line", pos_line}, {"pos_take", pos_take},
-          {"pos_tokens", pos_tokens}, {"pos_emitted", pos_emitted}};
+          {"special_token_text", special_token_text}, {"next_file", next_file}, {"next_line", next_line}};
 }
 
 void BuildState::FromJson(const json& j) {
@@ -47,13 +44,8 @@ void BuildState::FromJson(const json& j) {
   truncated = j.at("truncated");
   held_out = j.at("held_out");
   special_token_text = j.value("special_token_text", uint64_t{0});  // absent in older checkpoints
-  has_position = j.at("has_position");
-  pos_file = j.at("pos_file");
-  pos_source = j.at("pos_source");
-  pos_line = j.at("pos_line");
-  pos_take = j.at("pos_take");
-  pos_tokens = j.at("pos_tokens");
-  pos_emitted = j.at("pos_emitted");
+  next_file = j.at("next_file");
+  next_line = j.at("next_line");
 }
 
 json SourceCountsJson(const Sampler& sampler) {
@@ -95,20 +87,35 @@ std::string RepeatsFileName(size_t shards) {
   return name;
 }
 
-Status RestoreRepeats(const std::string& dir, const json& saved, RepeatQueue* repeats) {
+std::string QueuesFileName(size_t shards) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "%s%05zu", kCheckpointQueuesPrefix, shards);
+  return name;
+}
+
+Result<std::string> ReadCheckpointFile(const std::string& dir, const json& saved, const char* prefix) {
   std::string name = saved.value("file", "");
-  if (!name.starts_with(kCheckpointRepeatsPrefix) || name.find('/') != std::string::npos) {
-    return Status::Corruption("cannot resume: the checkpoint names no valid repeats file");
+  if (!name.starts_with(prefix) || name.find('/') != std::string::npos) {
+    return Status::Corruption(std::string("cannot resume: the checkpoint names no valid ") + prefix + "NNNNN file");
   }
   std::string path = (fs::path(dir) / name).string();
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) return Status::IOError("cannot resume: cannot read " + path);
-  if (Sha256Hex(bytes) != saved.value("tokens_sha256", "") || bytes.size() % sizeof(int32_t) != 0) {
+  std::string want = saved.value("sha256", "");
+  if (Sha256Hex(bytes) != want) {
     return Status::Corruption("cannot resume: " + path + " is missing or not what the checkpoint records");
   }
-  std::vector<int32_t> tokens(bytes.size() / sizeof(int32_t));
-  std::memcpy(tokens.data(), bytes.data(), bytes.size());
+  return bytes;
+}
+
+Status RestoreRepeats(const std::string& dir, const json& saved, RepeatQueue* repeats) {
+  auto bytes = ReadCheckpointFile(dir, saved, kCheckpointRepeatsPrefix);
+  if (!bytes.ok()) return bytes.status();
+  std::string path = (fs::path(dir) / saved.value("file", "")).string();
+  if (bytes->size() % sizeof(int32_t) != 0) return Status::Corruption("cannot resume: " + path + ": not int32 ids");
+  std::vector<int32_t> tokens(bytes->size() / sizeof(int32_t));
+  std::memcpy(tokens.data(), bytes->data(), bytes->size());
   Status s = repeats->Restore(saved, tokens);
   return s.ok() ? s : Status::Corruption("cannot resume: " + path + ": " + s.message());
 }
