@@ -132,7 +132,9 @@ TEST(InterleaverTest, LongDocumentsGoInChunkAlignedPiecesBetweenOtherSources) {
     if (p.id == 1) {
       EXPECT_EQ(p.from, next_offset) << "a piece that does not continue the book";
       // Cut only at a chunk's end (the continuation may come later).
-      if (p.until < 35) EXPECT_EQ(pos % s.seq, 0u) << "a book piece cut inside a chunk";
+      if (p.until < 35) {
+        EXPECT_EQ(pos % s.seq, 0u) << "a book piece cut inside a chunk";
+      }
       next_offset = p.until;
       book_pieces++;
     }
@@ -425,7 +427,9 @@ TEST_F(InterleaveResumeTest, SpilledAndResumedBuildsWriteTheSameBytes) {
     for (const auto& e : fs::directory_iterator(out)) {
       spill_files |= e.path().filename().string().starts_with(kSpillFilePrefix);
     }
-    if (stop == 1) EXPECT_TRUE(spill_files) << "the checkpoint refers to queues on disk";
+    if (stop == 1) {
+      EXPECT_TRUE(spill_files) << "the checkpoint refers to queues on disk";
+    }
     r = Lcde("build -q -j 2 --resume -c " + config_ + " -o " + out + spill);
     ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
     EXPECT_TRUE(Files(out) == want);
