@@ -18,30 +18,17 @@ namespace {
 namespace fs = std::filesystem;
 using testing::RunCommand;
 
-class BuildTest : public ::testing::Test {
+class BuildTest : public testing::BuildFixture {
  protected:
   void SetUp() override {
-    corpus_ = testing::CachedSampleCorpus("--tokens 4000000 --files 6 --seed 5");
-    ASSERT_FALSE(corpus_.empty());
-    config_ = dir_.Join("mix.yaml");
     // One chunk per shard: a checkpoint after every chunk, many kill points.
-    testing::WriteFile(config_, "seed: 3\n"
-                                "input: {paths: [" + corpus_ + "]}\n"
-                                "tokenizer: {model: " + testing::DemoModelPath() + "}\n"
-                                "mixture: {total_tokens: 200K, strategy: per_source}\n"
-                                "output: {dir: " + dir_.Join("out") + ", sequence_length: 8K, chunks_per_shard: 1}\n");
+    SetUpBuild("--tokens 4000000 --files 6 --seed 5", 3,
+               "mixture: {total_tokens: 200K, strategy: per_source}\n"
+               "output: {dir: " + dir_.Join("out") + ", sequence_length: 8K, chunks_per_shard: 1}\n");
   }
 
-  testing::CommandResult Lcde(const std::string& args) {
-    return RunCommand(testing::LcdeBinary() + " " + args);
-  }
-
-  // All files of a dataset directory, by name.
-  static std::map<std::string, std::string> Files(const std::string& dir) {
-    std::map<std::string, std::string> files;
-    for (const auto& e : fs::directory_iterator(dir)) files[e.path().filename()] = testing::ReadFile(e.path());
-    return files;
-  }
+  static testing::CommandResult Lcde(const std::string& args) { return testing::Lcde(args); }
+  static std::map<std::string, std::string> Files(const std::string& dir) { return testing::DirectoryFiles(dir); }
 
   // The uninterrupted build's files; also times one single-threaded build so
   // kills can land anywhere inside it.
@@ -68,8 +55,6 @@ class BuildTest : public ::testing::Test {
     EXPECT_EQ(v.exit_code, 0) << v.stdout_text;
   }
 
-  testing::TempDir dir_;
-  std::string corpus_, config_;
   static int build_ms_;
 };
 

@@ -264,7 +264,7 @@ TEST(InterleaverTest, RestoreRejectsRecordsThatDoNotFit) {
 // Whole builds: the mixture along the dataset, as `lcde stats --json` reports it.
 // ---------------------------------------------------------------------------
 
-testing::CommandResult Lcde(const std::string& args) { return testing::RunCommand(testing::LcdeBinary() + " " + args); }
+using testing::Lcde;
 
 // Per source with a target of at least 3%: how far its worst tenth of the
 // dataset is off, over what the goal allows (max of 3 points and 35% of the
@@ -382,27 +382,14 @@ TEST_F(InterleaveGoalTest, FourTaskArrayHoldsItsMixtureAfterMerge) {
 // several of its checkpoints and resumed, writes the bytes of an
 // uninterrupted build held in memory, on any thread count, and leaves no
 // queue file behind.
-class InterleaveResumeTest : public ::testing::Test {
+class InterleaveResumeTest : public testing::BuildFixture {
  protected:
   void SetUp() override {
-    corpus_ = testing::CachedSampleCorpus("--tokens 4000000 --files 6 --seed 5");
-    ASSERT_FALSE(corpus_.empty());
-    config_ = dir_.Join("mix.yaml");
-    testing::WriteFile(config_, "seed: 3\n"
-                                "input: {paths: [" + corpus_ + "]}\n"
-                                "tokenizer: {model: " + testing::DemoModelPath() + "}\n"
-                                "mixture: {total_tokens: 400K, strategy: per_source}\n"
-                                "output: {dir: " + dir_.Join("out") + ", sequence_length: 8K, chunks_per_shard: 2}\n");
+    SetUpBuild("--tokens 4000000 --files 6 --seed 5", 3,
+               "mixture: {total_tokens: 400K, strategy: per_source}\n"
+               "output: {dir: " + dir_.Join("out") + ", sequence_length: 8K, chunks_per_shard: 2}\n");
   }
-
-  static std::map<std::string, std::string> Files(const std::string& dir) {
-    std::map<std::string, std::string> files;
-    for (const auto& e : fs::directory_iterator(dir)) files[e.path().filename()] = testing::ReadFile(e.path());
-    return files;
-  }
-
-  testing::TempDir dir_;
-  std::string corpus_, config_;
+  static std::map<std::string, std::string> Files(const std::string& dir) { return testing::DirectoryFiles(dir); }
 };
 
 TEST_F(InterleaveResumeTest, SpilledAndResumedBuildsWriteTheSameBytes) {

@@ -19,22 +19,17 @@ namespace {
 namespace fs = std::filesystem;
 using testing::RunCommand;
 
-class MergeTest : public ::testing::Test {
+class MergeTest : public testing::BuildFixture {
  protected:
   void SetUp() override {
-    corpus_ = testing::CachedSampleCorpus("--tokens 6000000 --files 16 --seed 8");
-    ASSERT_FALSE(corpus_.empty());
-    config_ = dir_.Join("mix.yaml");
     // Sources with many documents in every file, so every task can fill its share.
-    testing::WriteFile(config_, "seed: 21\n"
-                                "input: {paths: [" + corpus_ + "]}\n"
-                                "tokenizer: {model: " + testing::DemoModelPath() + "}\n"
-                                "mixture:\n"
-                                "  total_tokens: 160K\n"
-                                "  strategy: per_source\n"
-                                "  weights: {RedPajamaCommonCrawl: 0.6, RedPajamaC4: 0.25, RedPajamaGithub: 0.1,"
-                                " RedPajamaWikipedia: 0.05}\n"
-                                "output: {dir: " + dir_.Join("out") + ", sequence_length: 4K, chunks_per_shard: 8}\n");
+    SetUpBuild("--tokens 6000000 --files 16 --seed 8", 21,
+               "mixture:\n"
+               "  total_tokens: 160K\n"
+               "  strategy: per_source\n"
+               "  weights: {RedPajamaCommonCrawl: 0.6, RedPajamaC4: 0.25, RedPajamaGithub: 0.1,"
+               " RedPajamaWikipedia: 0.05}\n"
+               "output: {dir: " + dir_.Join("out") + ", sequence_length: 4K, chunks_per_shard: 8}\n");
   }
 
   // Starts `tasks` build processes at once and waits for all.
@@ -49,9 +44,6 @@ class MergeTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
     return r.exit_code;
   }
-
-  testing::TempDir dir_;
-  std::string corpus_, config_;
 };
 
 TEST_F(MergeTest, FourTasksMergeIntoOneDatasetThatMeetsTheTargets) {

@@ -207,23 +207,19 @@ struct Appearance {
   std::vector<uint16_t> tokens;  // in document order
 };
 
-class RepeatBuildTest : public ::testing::Test {
+class RepeatBuildTest : public testing::BuildFixture {
  protected:
   void SetUp() override {
-    corpus_ = testing::CachedSampleCorpus("--tokens 4000000 --files 6 --seed 5");
-    ASSERT_FALSE(corpus_.empty());
-    config_ = dir_.Join("ultralong.yaml");
     // UltraLong's recipe scaled to the demo corpus: short under 1K thinned,
     // 2K and over repeated 3 times, a separator after each document.
-    testing::WriteFile(config_, "seed: 9\n"
-                                "input: {paths: [" + corpus_ + "]}\n"
-                                "tokenizer: {model: " + testing::DemoModelPath() + ", bos: false, separator: 2}\n"
-                                "mixture: {total_tokens: 300K, strategy: per_source, length_threshold: 1024,\n"
-                                "          repeat_threshold: 2048, max_repeats: 3}\n"
-                                "output: {dir: " + dir_.Join("out") + ", sequence_length: 8K, chunks_per_shard: 1}\n");
+    SetUpBuild("--tokens 4000000 --files 6 --seed 5", 9,
+               "mixture: {total_tokens: 300K, strategy: per_source, length_threshold: 1024,\n"
+               "          repeat_threshold: 2048, max_repeats: 3}\n"
+               "output: {dir: " + dir_.Join("out") + ", sequence_length: 8K, chunks_per_shard: 1}\n",
+               ", bos: false, separator: 2");
   }
 
-  testing::CommandResult Lcde(const std::string& args) { return testing::RunCommand(testing::LcdeBinary() + " " + args); }
+  static testing::CommandResult Lcde(const std::string& args) { return testing::Lcde(args); }
 
   // Every appearance of every document, in stream order, plus the stream's tokens.
   void Read(const std::string& dir, std::map<uint64_t, std::vector<Appearance>>* docs, std::vector<uint16_t>* stream) {
@@ -253,8 +249,6 @@ class RepeatBuildTest : public ::testing::Test {
     }
   }
 
-  testing::TempDir dir_;
-  std::string corpus_, config_;
 };
 
 TEST_F(RepeatBuildTest, LongDocumentsAppearUpToMaxRepeatsTimesOneSequenceApart) {

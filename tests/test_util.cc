@@ -103,6 +103,30 @@ CommandResult RunCommand(const std::string& command) {
   return r;
 }
 
+CommandResult Lcde(const std::string& args) { return RunCommand(LcdeBinary() + " " + args); }
+
+std::map<std::string, std::string> DirectoryFiles(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.is_regular_file()) files[e.path().filename()] = ReadFile(e.path());
+  }
+  return files;
+}
+
+std::string SampleConfigYaml(uint64_t seed, const std::string& corpus, const std::string& rest,
+                             const std::string& tokenizer_keys) {
+  return "seed: " + std::to_string(seed) + "\ninput: {paths: [" + corpus + "]}\ntokenizer: {model: " +
+         DemoModelPath() + tokenizer_keys + "}\n" + rest;
+}
+
+void BuildFixture::SetUpBuild(const std::string& corpus_args, uint64_t seed, const std::string& rest,
+                              const std::string& tokenizer_keys) {
+  corpus_ = CachedSampleCorpus(corpus_args);
+  ASSERT_FALSE(corpus_.empty()) << "make_sample_corpus.py " << corpus_args << " failed";
+  config_ = dir_.Join("config.yaml");
+  WriteFile(config_, SampleConfigYaml(seed, corpus_, rest, tokenizer_keys));
+}
+
 std::vector<Segment> ReadSegments(const std::string& dir) {
   std::vector<Segment> out;
   auto m = nlohmann::json::parse(ReadFile(dir + "/manifest.json"));

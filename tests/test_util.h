@@ -3,8 +3,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "lcde/shard_writer.h"
 
@@ -80,5 +83,30 @@ struct CommandResult {
 };
 // Runs `command` through /bin/sh, capturing both streams.
 CommandResult RunCommand(const std::string& command);
+// Runs the lcde binary with `args`.
+CommandResult Lcde(const std::string& args);
+
+// Every file of a directory (not recursed), by name: two datasets are the
+// same bytes when these are equal.
+std::map<std::string, std::string> DirectoryFiles(const std::string& dir);
+
+// A build config over `corpus`: the seed, the corpus as input, the demo
+// model (with `tokenizer_keys`, e.g. ", bos: false"), then `rest` (YAML
+// lines for mixture, output and the others).
+std::string SampleConfigYaml(uint64_t seed, const std::string& corpus, const std::string& rest,
+                             const std::string& tokenizer_keys = "");
+
+// The fixture of build-level tests: a cached sample corpus, a config over it
+// in a fresh directory, and the binary to run on them.
+class BuildFixture : public ::testing::Test {
+ protected:
+  // Makes (or reuses) the corpus of `corpus_args` (CachedSampleCorpus) and
+  // writes SampleConfigYaml(seed, corpus, rest) to config_.
+  void SetUpBuild(const std::string& corpus_args, uint64_t seed, const std::string& rest,
+                  const std::string& tokenizer_keys = "");
+
+  TempDir dir_;
+  std::string corpus_, config_;
+};
 
 }  // namespace lcde::testing

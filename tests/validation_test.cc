@@ -36,11 +36,10 @@ TEST(ValidationTest, HeldOutDocumentsAreWholeSplitByLengthAndDisjointFromTrainin
   testing::TempDir dir;
   std::string corpus = testing::CachedSampleCorpus("--tokens 4000000 --files 6 --seed 5");
   std::string config = dir.Join("v.yaml");
-  testing::WriteFile(config, "seed: 4\ninput: {paths: [" + corpus + "]}\n"
-                             "tokenizer: {model: " + testing::DemoModelPath() + "}\n"
+  testing::WriteFile(config, testing::SampleConfigYaml(4, corpus,
                              "mixture: {total_tokens: 150K}\n"
                              "output: {dir: " + dir.Join("out") + ", sequence_length: 8K, chunks_per_shard: 2}\n"
-                             "validation: {tokens_per_source: 15K}\n");
+                             "validation: {tokens_per_source: 15K}\n"));
   auto r = RunCommand(testing::LcdeBinary() + " build -q -c " + config);
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   std::string out = dir.Join("out");
