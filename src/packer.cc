@@ -167,6 +167,7 @@ Status DatasetWriter::WriteJob(Job& job) {
       current_ = std::move(builder.value());
     }
     LCDE_RETURN_IF_ERROR(current_->AddChunk(job.tokens, job.segments));
+    if (stats_) stats_->AddChunk(stats_->chunks(), job.segments);
   }
   if (!job.ends_shard || !current_) return Status::Ok();
   Result<ShardInfo> info = current_->Finish();

@@ -105,10 +105,66 @@ size_t SourceStats::worst_window(const DatasetStats& dataset) const {
   return worst;
 }
 
-Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& manifest) {
+void StatsAccumulator::AddChunk(uint64_t chunk, std::span<const Segment> segments) {
+  (void)chunk;  // chunks come in order: its index is chunks()
+  segments_per_chunk_.push_back(segments.size());
+  auto& present = chunk_sources_.emplace_back();
+  for (const Segment& s : segments) {
+    if (s.source >= sources_.size()) sources_.resize(s.source + 1);
+    SourceCount& src = sources_[s.source];
+    src.tokens += s.length;
+    if (s.doc_offset == 0) src.documents++;
+    if (s.doc_tokens >= length_threshold_) src.long_tokens += s.length;
+    src.bucket_tokens[LengthBucket(s.doc_tokens)] += s.length;
+    auto it = std::find_if(present.begin(), present.end(), [&](const auto& p) { return p.first == s.source; });
+    if (it == present.end()) present.emplace_back(s.source, s.length);
+    else it->second += s.length;
+  }
+  segments_ += segments.size();
+}
+
+Status StatsAccumulator::AddSegmentFile(const std::string& path, uint64_t first_chunk, uint64_t chunks,
+                                        size_t sources) {
+  std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
+  if (!f) return Status::NotFound(path + ": " + std::strerror(errno));
+  char header[kSegHeaderBytes];
+  size_t got = std::fread(header, 1, sizeof(header), f.get());
+  auto h = DecodeSegHeader(std::string_view(header, got), path);
+  if (!h.ok()) return h.status();
+  if (h->version != kSegVersion || h->record_size != sizeof(Segment)) {
+    return Status::Corruption(path + ": segment version " + std::to_string(h->version) + " record size " +
+                              std::to_string(h->record_size) + " not supported");
+  }
+  std::vector<Segment> buf(1 << 16), chunk_segments;
+  uint64_t next = 0, record = 0;  // the chunk being gathered, within this file
+  auto flush_until = [&](uint64_t chunk) {
+    for (; next < chunk; ++next) {
+      AddChunk(first_chunk + next, chunk_segments);
+      chunk_segments.clear();
+    }
+  };
+  size_t n;
+  while ((n = std::fread(buf.data(), sizeof(Segment), buf.size(), f.get())) > 0) {
+    for (size_t i = 0; i < n; ++i, ++record) {
+      const Segment& s = buf[i];
+      if (s.source >= sources || s.chunk >= chunks || s.chunk < next) {
+        return Status::Corruption(path + ": segment " + std::to_string(record) + " names source " +
+                                  std::to_string(s.source) + " chunk " + std::to_string(s.chunk) +
+                                  " outside the manifest");
+      }
+      flush_until(s.chunk);
+      chunk_segments.push_back(s);
+    }
+  }
+  if (std::ferror(f.get())) return Status::IOError(path + ": read error");
+  flush_until(chunks);
+  return Status::Ok();
+}
+
+DatasetStats StatsAccumulator::Finish(const nlohmann::json& manifest) const {
   DatasetStats st;
   st.sequence_length = GetU64(manifest, "sequence_length");
-  st.length_threshold = GetU64(manifest, "length_threshold");
+  st.length_threshold = length_threshold_;
   if (manifest.contains("tokenizer")) st.vocab_size = static_cast<int>(GetU64(manifest["tokenizer"], "vocab_size"));
   for (const auto& s : manifest.value("sources", nlohmann::json::array())) {
     SourceStats ss;
@@ -116,60 +172,44 @@ Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& 
     ss.target_share = s.value("target_share", 0.0);
     st.sources.push_back(ss);
   }
-  uint64_t all_chunks = 0;
-  for (const auto& shard : manifest.value("shards", nlohmann::json::array())) all_chunks += GetU64(shard, "chunks");
-  std::vector<uint64_t> segs_per_chunk;
-  std::vector<Segment> buf(1 << 16);
-  for (const auto& shard : manifest.value("shards", nlohmann::json::array())) {
-    std::string name = shard.value("name", "");
-    std::string path = (std::filesystem::path(dir) / (name + ".seg")).string();
-    std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-    if (!f) return Status::NotFound(path + ": " + std::strerror(errno));
-    char header[kSegHeaderBytes];
-    size_t got = std::fread(header, 1, sizeof(header), f.get());
-    auto h = DecodeSegHeader(std::string_view(header, got), path);
-    if (!h.ok()) return h.status();
-    if (h->version != kSegVersion || h->record_size != sizeof(Segment)) {
-      return Status::Corruption(path + ": segment version " + std::to_string(h->version) +
-                                " record size " + std::to_string(h->record_size) + " not supported");
-    }
-    uint64_t shard_chunks = GetU64(shard, "chunks");
-    size_t first = segs_per_chunk.size();
-    segs_per_chunk.resize(first + shard_chunks, 0);
-    size_t n;
-    while ((n = std::fread(buf.data(), sizeof(Segment), buf.size(), f.get())) > 0) {
-      for (size_t i = 0; i < n; ++i) {
-        const Segment& s = buf[i];
-        if (s.source >= st.sources.size() || s.chunk >= shard_chunks) {
-          return Status::Corruption(path + ": segment " + std::to_string(st.segments) +
-                                    " names source " + std::to_string(s.source) + " chunk " +
-                                    std::to_string(s.chunk) + " outside the manifest");
-        }
-        SourceStats& src = st.sources[s.source];
-        src.tokens += s.length;
-        if (s.doc_offset == 0) src.documents++;
-        if (s.doc_tokens >= st.length_threshold) src.long_tokens += s.length;
-        src.bucket_tokens[LengthBucket(s.doc_tokens)] += s.length;
-        segs_per_chunk[first + s.chunk]++;
-        size_t window = static_cast<size_t>((first + s.chunk) * kMixtureWindows / all_chunks);
-        src.window_tokens[window] += s.length;
-        st.window_tokens[window] += s.length;
-        st.tokens += s.length;
-        st.segments++;
-      }
-    }
-    if (std::ferror(f.get())) return Status::IOError(path + ": read error");
-    st.chunks += shard_chunks;
+  if (st.sources.size() < sources_.size()) st.sources.resize(sources_.size());
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    SourceStats& ss = st.sources[i];
+    ss.tokens = sources_[i].tokens;
+    ss.documents = sources_[i].documents;
+    ss.long_tokens = sources_[i].long_tokens;
+    ss.bucket_tokens = sources_[i].bucket_tokens;
+    st.tokens += ss.tokens;
   }
-  for (uint64_t c = 0; c < st.chunks; ++c) st.window_chunks[c * kMixtureWindows / st.chunks]++;
-  if (!segs_per_chunk.empty()) {
-    st.docs_per_chunk_mean = static_cast<double>(st.segments) / static_cast<double>(segs_per_chunk.size());
-    std::sort(segs_per_chunk.begin(), segs_per_chunk.end());
-    st.docs_per_chunk_min = segs_per_chunk.front();
-    st.docs_per_chunk_max = segs_per_chunk.back();
-    st.docs_per_chunk_median = segs_per_chunk[segs_per_chunk.size() / 2];
+  st.chunks = chunk_sources_.size();
+  st.segments = segments_;
+  for (uint64_t c = 0; c < st.chunks; ++c) {
+    const size_t window = static_cast<size_t>(c * kMixtureWindows / st.chunks);
+    st.window_chunks[window]++;
+    for (const auto& [source, tokens] : chunk_sources_[c]) {
+      st.sources[source].window_tokens[window] += tokens;
+      st.window_tokens[window] += tokens;
+    }
+  }
+  if (!segments_per_chunk_.empty()) {
+    std::vector<uint64_t> sorted = segments_per_chunk_;
+    st.docs_per_chunk_mean = static_cast<double>(st.segments) / static_cast<double>(sorted.size());
+    std::sort(sorted.begin(), sorted.end());
+    st.docs_per_chunk_min = sorted.front();
+    st.docs_per_chunk_max = sorted.back();
+    st.docs_per_chunk_median = sorted[sorted.size() / 2];
   }
   return st;
+}
+
+Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& manifest) {
+  StatsAccumulator acc(GetU64(manifest, "length_threshold"));
+  const size_t sources = manifest.value("sources", nlohmann::json::array()).size();
+  for (const auto& shard : manifest.value("shards", nlohmann::json::array())) {
+    std::string path = (std::filesystem::path(dir) / (shard.value("name", "") + ".seg")).string();
+    LCDE_RETURN_IF_ERROR(acc.AddSegmentFile(path, acc.chunks(), GetU64(shard, "chunks"), sources));
+  }
+  return acc.Finish(manifest);
 }
 
 nlohmann::json StatsToJson(const DatasetStats& st, const nlohmann::json& manifest) {

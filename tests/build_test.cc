@@ -113,6 +113,21 @@ void InterruptAfterFirstCheckpoint(const std::string& command, const std::string
              "/checkpoint.json ] && break; sleep 0.01; done; kill -TERM $pid; wait $pid");
 }
 
+// The build counts its figures as it writes; `lcde stats` counts them from
+// the .seg files. The two must agree, number for number.
+TEST_F(BuildTest, ManifestStatsCountedWhileWritingEqualTheSegmentFiles) {
+  const std::string out = dir_.Join("counted");
+  auto r = Lcde("build -q -c " + config_ + " -o " + out + " --set output.chunks_per_shard=5");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  auto st = Lcde("stats --json " + out);
+  ASSERT_EQ(st.exit_code, 0) << st.stderr_text;
+  auto from_seg = nlohmann::json::parse(st.stdout_text);
+  auto counted = nlohmann::json::parse(testing::ReadFile(out + "/manifest.json"))["stats"];
+  ASSERT_FALSE(counted.empty());
+  for (const auto& [key, value] : counted.items()) EXPECT_EQ(value, from_seg[key]) << key;
+  EXPECT_GT(counted["segments"].get<uint64_t>(), counted["chunks"].get<uint64_t>());
+}
+
 TEST_F(BuildTest, FileSizeLimitStopsCleanlyAndResumeFinishes) {
   std::string out = dir_.Join("full");
   // 16896 bytes per file (sh counts 512-byte blocks): every 16 KiB shard

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lcde/shard_writer.h"
+#include "lcde/stats.h"
 #include "lcde/status.h"
 
 namespace lcde {
@@ -105,6 +106,9 @@ class DatasetWriter : public ChunkSink {
   // Continues after shards an interrupted build finished.
   // REQUIRES: before the first chunk.
   void Restore(std::vector<ShardInfo> shards) { shards_ = std::move(shards); }
+  // Counts every chunk written into `stats` (on the writing thread; read it
+  // after Finish()). REQUIRES: before the first chunk; stats outlives the writer.
+  void set_stats(StatsAccumulator* stats) { stats_ = stats; }
   ~DatasetWriter() override;  // Abandon()s an unfinished shard
 
   Status WriteChunk(std::span<const int32_t> tokens, std::span<const Segment> segments) override;
@@ -141,6 +145,7 @@ class DatasetWriter : public ChunkSink {
   uint64_t chunks_per_shard_;
   uint64_t queued_in_shard_ = 0;  // chunks handed over for the shard in progress (caller's view)
   OnShardEnd on_shard_end_;
+  StatsAccumulator* stats_ = nullptr;
 
   // Shared with the writing thread.
   std::mutex mu_;

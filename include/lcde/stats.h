@@ -5,9 +5,11 @@
 #include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "lcde/shard_writer.h"
 #include "lcde/status.h"
 
 namespace lcde {
@@ -59,6 +61,41 @@ struct DatasetStats {
   std::array<uint64_t, kLengthBuckets> bucket_tokens() const;
   // A source's share of window w's tokens (0 for an empty window).
   double WindowShare(const SourceStats& source, size_t w) const;
+};
+
+// Counts a dataset's figures from its segment records, chunk by chunk in
+// dataset order: `lcde build` feeds it as it writes, ComputeStats from the
+// .seg files. One counting code for both.
+class StatsAccumulator {
+ public:
+  // Documents of at least `length_threshold` tokens count as long.
+  explicit StatsAccumulator(uint64_t length_threshold) : length_threshold_(length_threshold) {}
+
+  // REQUIRES: chunks added in order, `chunk` = the dataset-wide chunk index,
+  // segments sorted as in a .seg file.
+  void AddChunk(uint64_t chunk, std::span<const Segment> segments);
+  // Reads a .seg file whose first chunk is dataset-wide chunk `first_chunk`
+  // and which holds `chunks` chunks. kCorruption names the file when a
+  // record points outside them; `sources` bounds the source ids.
+  Status AddSegmentFile(const std::string& path, uint64_t first_chunk, uint64_t chunks, size_t sources);
+  uint64_t chunks() const { return chunk_sources_.size(); }
+
+  // The figures; names, targets, sequence_length and vocab_size from the
+  // manifest (its `sources` table).
+  DatasetStats Finish(const nlohmann::json& manifest) const;
+
+ private:
+  struct SourceCount {
+    uint64_t tokens = 0, documents = 0, long_tokens = 0;
+    std::array<uint64_t, kLengthBuckets> bucket_tokens{};
+  };
+  uint64_t length_threshold_;
+  uint64_t segments_ = 0;
+  std::vector<SourceCount> sources_;
+  std::vector<uint64_t> segments_per_chunk_;
+  // Per chunk, (source, tokens) for each source in it: the windows along
+  // the dataset are cut once the chunk count is known.
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> chunk_sources_;
 };
 
 // Scans DIR's shards as the manifest lists them.

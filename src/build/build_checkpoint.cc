@@ -45,6 +45,12 @@ Status BuildRun::Resume(const json& cp) {
     Status s = interleaver_->Restore(cp["interleaver"], *records);
     if (!s.ok()) return Status::Corruption("cannot resume in " + dir_ + ": " + s.message());
   }
+  // The shards already written are counted from their segment files; the
+  // rest as they are written.
+  for (const auto& info : shards) {
+    LCDE_RETURN_IF_ERROR(stats_->AddSegmentFile((fs::path(dir_) / (info.name + ".seg")).string(), stats_->chunks(),
+                                                info.chunks, UINT32_MAX));
+  }
   state_->FromJson(cp.at("state"));
   RestoreSampler(cp.at("sources"), sampler_.get());
   packer_->Restore(cp.at("chunks_written"), cp.at("tokens_written"));

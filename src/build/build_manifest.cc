@@ -172,9 +172,7 @@ Result<json> BuildRun::Manifest() {
                        {"tokens_per_source", config_.validation.tokens_per_source}};
   }
   m["totals"] = {{"chunks", packer_->chunks_written()}, {"tokens", packer_->tokens_written()}};
-  auto st = ComputeStats(dir_, m);
-  if (!st.ok()) return st.status();
-  m["stats"] = StatsToJson(*st, json::object());
+  m["stats"] = StatsToJson(stats_->Finish(m), json::object());
   return m;
 }
 

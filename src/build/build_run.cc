@@ -118,6 +118,8 @@ Status BuildRun::Plan() {
   sampler_ = std::make_unique<Sampler>(config_.mixture, config_.seed, total_);
   dtype_ = DtypeForVocab(tokenizer_->vocab_size());
   writer_ = std::make_unique<DatasetWriter>(dir_, dtype_, config_.output.chunks_per_shard);
+  stats_ = std::make_unique<StatsAccumulator>(config_.mixture.length_threshold);
+  writer_->set_stats(stats_.get());
   packer_ = std::make_unique<Packer>(seq_, writer_.get());
   repeats_ = std::make_unique<RepeatQueue>(seq_);
   interleaver_ = std::make_unique<Interleaver>(QueueBudgets(), dir_, options_.interleave_memory_tokens);

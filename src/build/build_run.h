@@ -27,6 +27,7 @@
 #include "lcde/progress.h"
 #include "lcde/repeat_queue.h"
 #include "lcde/sampler.h"
+#include "lcde/stats.h"
 #include "lcde/tokenizer.h"
 
 namespace lcde {
@@ -99,6 +100,7 @@ class BuildRun {
   std::unique_ptr<Packer> packer_;
   std::unique_ptr<RepeatQueue> repeats_;
   std::unique_ptr<Interleaver> interleaver_;
+  std::unique_ptr<StatsAccumulator> stats_;  // counted as chunks are written
   std::unique_ptr<BuildState> state_;
   std::vector<int> queue_of_;  // per sampler source id: its interleaver queue, or -1 while unknown
   std::vector<uint64_t> held_out_;  // sorted ids of validation documents
