@@ -28,26 +28,13 @@ Result<nlohmann::json> ReadManifest(const std::string& dir) {
   return j;
 }
 
-nlohmann::json ShardInfoToJson(const ShardInfo& s) {
-  return {{"name", s.name}, {"chunks", s.chunks}, {"tokens", s.tokens}, {"segments", s.segments},
-          {"bin_bytes", s.bin_bytes}, {"idx_bytes", s.idx_bytes}, {"seg_bytes", s.seg_bytes},
-          {"bin_sha256", s.bin_sha256}, {"idx_sha256", s.idx_sha256}, {"seg_sha256", s.seg_sha256}};
-}
+// Every field, under its own name; reading requires each (json::at).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShardInfo, name, chunks, tokens, segments, bin_bytes, idx_bytes, seg_bytes,
+                                   bin_sha256, idx_sha256, seg_sha256)
 
-ShardInfo ShardInfoFromJson(const nlohmann::json& j) {
-  ShardInfo s;
-  s.name = j.at("name");
-  s.chunks = j.at("chunks");
-  s.tokens = j.at("tokens");
-  s.segments = j.at("segments");
-  s.bin_bytes = j.at("bin_bytes");
-  s.idx_bytes = j.at("idx_bytes");
-  s.seg_bytes = j.at("seg_bytes");
-  s.bin_sha256 = j.at("bin_sha256");
-  s.idx_sha256 = j.at("idx_sha256");
-  s.seg_sha256 = j.at("seg_sha256");
-  return s;
-}
+nlohmann::json ShardInfoToJson(const ShardInfo& s) { return s; }
+
+ShardInfo ShardInfoFromJson(const nlohmann::json& j) { return j.get<ShardInfo>(); }
 
 Status WriteManifest(const std::string& dir, const nlohmann::json& manifest) {
   std::string path = (std::filesystem::path(dir) / kManifestName).string();
