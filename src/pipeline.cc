@@ -230,8 +230,10 @@ void Pipeline::Stop() {
 // Only decisions that stay true later may be taken here (a full budget stays
 // full; a draw never changes), so skipping the tokenizer never changes the
 // output, only how much work is done.
-bool Pipeline::CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bool* known_short) const {
-  *known_short = false;
+bool Pipeline::CertainDrop(Entry* e, size_t text_bytes) const {
+  e->known_short = false;
+  e->lost_draw = false;
+  const int budget_source = e->budget_source;
   if (budget_source < 0) return true;
   // Under `global` every source shares one budget and a full budget ends
   // the build, so only per-source budgets are worth watching.
@@ -239,13 +241,39 @@ bool Pipeline::CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bo
       source_full_[budget_source].load(std::memory_order_relaxed)) {
     return true;
   }
-  if (!sampler_.UsesKeepDraw(static_cast<uint32_t>(budget_source)) || sampler_.ShortDocumentSurvives(id)) {
+  if (!sampler_.UsesKeepDraw(static_cast<uint32_t>(budget_source)) || sampler_.ShortDocumentSurvives(e->Id())) {
     return false;
   }
-  uint64_t bound = tokenizer_.MaxTokensForBytes(text_bytes) + (config_.tokenizer.bos ? 1 : 0) +
-                   (config_.tokenizer.eos ? 1 : 0) + (config_.tokenizer.separator >= 0 ? 1 : 0);
-  *known_short = bound < config_.mixture.length_threshold;
-  return *known_short;
+  e->known_short = tokenizer_.MaxTokensForBytes(text_bytes) + AddedTokens() < config_.mixture.length_threshold;
+  e->lost_draw = !e->known_short;
+  return e->known_short;
+}
+
+// Ids Encode adds around a document's own: BOS, EOS, the separator.
+uint64_t Pipeline::AddedTokens() const {
+  return (config_.tokenizer.bos ? 1 : 0) + (config_.tokenizer.eos ? 1 : 0) + (config_.tokenizer.separator >= 0 ? 1 : 0);
+}
+
+// CertainDrop again, on the tokenizer thread just before encoding: the
+// budget may have filled since the document was read (read-ahead is deep),
+// and the cache now bounds a document that lost the draw far more tightly
+// than its bytes do.
+bool Pipeline::DropBeforeEncoding(Entry* e, std::string_view text) const {
+  if (e->budget_source >= 0 && config_.mixture.strategy != Strategy::kGlobal &&
+      source_full_[e->budget_source].load(std::memory_order_relaxed)) {
+    e->tokenize = false;
+    return true;
+  }
+  if (!e->lost_draw) return false;
+  const uint64_t threshold = config_.mixture.length_threshold;
+  const uint64_t added = AddedTokens();
+  if (threshold <= added) return false;
+  if (tokenizer_.TokensUpperBound(text, threshold - added) + added < threshold) {
+    e->tokenize = false;
+    e->known_short = true;
+    return true;
+  }
+  return false;
 }
 
 // A reader waits for room under its own bound, and under the common one
@@ -365,20 +393,19 @@ void Pipeline::ReadFile(size_t pos, int reader, bool* stopped) {
     e.line = doc.line;
     e.file_lines = r.lines_read();
     e.file_bytes = r.bytes_read();
-    int budget_source = -1;
     auto known = weighted_ids_.find(doc.source);
     if (known != weighted_ids_.end()) {
       e.source = known->second;
-      budget_source = static_cast<int>(known->second);
+      e.budget_source = static_cast<int32_t>(known->second);
     } else {
-      budget_source = sampler_.BudgetSourceOf(doc.source);
+      e.budget_source = sampler_.BudgetSourceOf(doc.source);
       auto& names = batch->unknown_names;
       auto it = std::find(names.begin(), names.end(), doc.source);
       e.source = static_cast<uint32_t>(it - names.begin());
       if (it == names.end()) names.emplace_back(doc.source);
       e.unknown_source = true;
     }
-    e.tokenize = !CertainDrop(budget_source, e.Id(), doc.text.size(), &e.known_short);
+    e.tokenize = !CertainDrop(&e, doc.text.size());
     if (e.tokenize) {
       e.text_offset = batch->text.size();
       e.text_size = doc.text.size();
@@ -419,8 +446,11 @@ void Pipeline::WorkLoop() {
     const int64_t cpu0 = ThreadCpuNanos();
     Status st;
     std::string_view text(b->text);
+    uint64_t documents = 0;
     for (auto& e : b->entries) {
       if (e.kind != Entry::Kind::kDocument || !e.tokenize) continue;
+      if (DropBeforeEncoding(&e, text.substr(e.text_offset, e.text_size))) continue;
+      ++documents;
       e.token_offset = b->tokens.size();
       st = tokenizer_.Encode(text.substr(e.text_offset, e.text_size), config_.tokenizer.bos,
                              config_.tokenizer.eos, &b->tokens);
@@ -433,6 +463,8 @@ void Pipeline::WorkLoop() {
     b->text.clear();
     tokenize_ns_ += NanosSince(t0);
     tokenize_cpu_ns_ += ThreadCpuNanos() - cpu0;
+    tokens_tokenized_ += b->tokens.size();
+    documents_tokenized_ += documents;
     {
       std::lock_guard<std::mutex> lock(mu_);
       b->status = st;

@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -91,8 +92,11 @@ TEST_F(BuildTest, KilledAtRandomMomentsThenResumedGivesTheSameBytes) {
 TEST_F(BuildTest, SigtermStopsWithinSecondsAndResumes) {
   std::string out = dir_.Join("term");
   Reference();
+  // The signal goes once the first checkpoint exists: a fixed delay raced a
+  // loaded machine's start-up (the signal came before any checkpoint).
   auto r = RunCommand(testing::LcdeBinary() + " build -q -j 1 -c " + config_ + " -o " + out +
-                      " >/dev/null & pid=$!; sleep " + std::to_string(build_ms_ / 2000.0) + "; kill -TERM $pid; start=$(date +%s%N); wait $pid; rc=$?;"
+                      " >/dev/null & pid=$!; for i in $(seq 2000); do [ -f " + out +
+                      "/checkpoint.json ] && break; sleep 0.01; done; kill -TERM $pid; start=$(date +%s%N); wait $pid; rc=$?;"
                       " echo $rc $(( ($(date +%s%N) - start) / 1000000 ))");
   int rc = -1, ms = -1;
   ASSERT_EQ(std::sscanf(r.stdout_text.c_str(), "%d %d", &rc, &ms), 2) << r.stdout_text;
@@ -105,6 +109,41 @@ TEST_F(BuildTest, SigtermStopsWithinSecondsAndResumes) {
   auto resumed = Lcde("build -q --resume -c " + config_ + " -o " + out);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.stderr_text;
   ExpectSameAsReference(out);
+}
+
+// The value of row `name` in --stats' "tokenizer work" table (its last
+// column: tokens per token kept), or -1.
+double TokenizerWorkPerKept(const std::string& stats, const std::string& name) {
+  std::istringstream lines(stats);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with(name + " ")) continue;
+    return std::stod(line.substr(line.find_last_of(' ') + 1));
+  }
+  return -1;
+}
+
+// Documents the sampler drops whatever their length are not tokenized: a
+// budget full by the time a tokenizer reaches them, or a lost keep draw with
+// the document certainly short, by its bytes or, tighter, by the cache's
+// counts of its words. Without a cache only the bytes bound a document (as
+// before the cache's bound existed), and the output must not change.
+TEST_F(BuildTest, DroppedDocumentsAreNotTokenized) {
+  // A budget of a quarter of the corpus, one shard (no checkpoint holds the
+  // consumer back while the tokenizers read on).
+  const std::string args = " build --stats -q -j 2 -c " + config_ +
+                           " --set mixture.total_tokens=1M --set output.chunks_per_shard=1000 -o ";
+  auto bounded = RunCommand(testing::LcdeBinary() + args + dir_.Join("bounded"));
+  ASSERT_EQ(bounded.exit_code, 0) << bounded.stderr_text;
+  auto bytes_only = RunCommand("LCDE_TOKENIZER_CACHE_MB=0 " + testing::LcdeBinary() + args + dir_.Join("bytes"));
+  ASSERT_EQ(bytes_only.exit_code, 0) << bytes_only.stderr_text;
+  EXPECT_TRUE(Files(dir_.Join("bounded")) == Files(dir_.Join("bytes")));
+
+  const std::string short_row = "  dropped short (lost the keep draw)";
+  EXPECT_LT(TokenizerWorkPerKept(bounded.stderr_text, short_row), 0.4) << bounded.stderr_text;
+  EXPECT_GT(TokenizerWorkPerKept(bytes_only.stderr_text, short_row), 0.8) << bytes_only.stderr_text;
+  const double tokenized = TokenizerWorkPerKept(bounded.stderr_text, "tokenized");
+  EXPECT_GE(tokenized, 1.0) << bounded.stderr_text;
+  EXPECT_LT(tokenized, 1.7) << bounded.stderr_text;
 }
 
 // Stops a build with SIGTERM as soon as its first checkpoint exists.

@@ -109,7 +109,11 @@ TEST_P(HfFilesTest, HostileTextsMatchHf) {
     SCOPED_TRACE(h.name);
     ASSERT_TRUE(want.count(h.name)) << "no reference for " << h.name;
     const json& w = want[h.name];
+    const bool valid_utf8 = tok::IsValidUtf8(h.text);  // TokensUpperBound's precondition (the reader's output)
     for (int pass = 0; pass < 3; ++pass) {  // cold cache, warm cache, reference
+      if (pass < 2 && valid_utf8) {
+        EXPECT_GE(tok_->TokensUpperBound(h.text, UINT64_MAX), w["n"].get<uint64_t>()) << "pass " << pass;
+      }
       const std::vector<int32_t> got = pass < 2 ? Encode(*tok_, h.text) : Encode(*reference_tok, h.text, true);
       EXPECT_EQ(got.size(), w["n"].get<size_t>()) << "pass " << pass;
       EXPECT_EQ(IdsSha(got), w["sha"].get<std::string>()) << "pass " << pass;
@@ -139,7 +143,7 @@ TEST_P(HfFilesTest, SampleCorpusMatchesHf) {
   ASSERT_GT(want.size(), 1000u);
   auto files = ResolveInputFiles({corpus}, 0);
   ASSERT_TRUE(files.ok()) << files.status().ToString();
-  size_t docs = 0, mismatches = 0;
+  size_t docs = 0, mismatches = 0, exact_bounds = 0;
   uint64_t tokens = 0;
   auto reference_tok = LoadOrSkip(path_, TokenizerOptions{TokenizerMode::kLibrary});
   for (size_t i = 0; i < files->size(); ++i) {
@@ -150,7 +154,12 @@ TEST_P(HfFilesTest, SampleCorpusMatchesHf) {
     while ((*reader)->Next(&doc)) {
       auto it = want.find({rel, doc.line});
       ASSERT_NE(it, want.end()) << rel << ":" << doc.line;
+      const uint64_t cold_bound = tok_->TokensUpperBound(doc.text, UINT64_MAX);
       const std::vector<int32_t> got = Encode(*tok_, doc.text);
+      const uint64_t warm_bound = tok_->TokensUpperBound(doc.text, UINT64_MAX);
+      EXPECT_GE(cold_bound, got.size()) << rel << ":" << doc.line;
+      EXPECT_GE(warm_bound, got.size()) << rel << ":" << doc.line;
+      exact_bounds += warm_bound == got.size();
       const bool same = got.size() == it->second.first && IdsSha(got) == it->second.second;
       const bool same_reference = docs % 8 != 0 || IdsSha(Encode(*reference_tok, doc.text, true)) == it->second.second;
       if ((!same || !same_reference) && ++mismatches <= 3) {
@@ -163,6 +172,9 @@ TEST_P(HfFilesTest, SampleCorpusMatchesHf) {
   }
   EXPECT_EQ(docs, want.size());
   EXPECT_EQ(mismatches, 0u);
+  // Once a document is encoded its segments are cached: its bound is exact
+  // unless a segment is too long for the cache.
+  EXPECT_GT(exact_bounds, docs * 9 / 10);
   EXPECT_GT(tok_->CacheStats().hits, tok_->CacheStats().misses);
   std::printf("[          ] %s: %zu documents, %llu tokens, all equal to HF tokenizers\n", GetParam().name, docs,
               static_cast<unsigned long long>(tokens));

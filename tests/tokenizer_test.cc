@@ -386,6 +386,46 @@ TEST(TokenizerTest, MaxTokensForBytesIsABound) {
   }
 }
 
+// TokensUpperBound lets the sampler drop a document that lost the keep draw
+// without encoding it: it must never undercount, and once the text's
+// segments are cached it must be exact (that is what makes it useful).
+TEST(TokenizerTest, TokensUpperBoundNeverUndercountsAndIsExactOnceCached) {
+  std::vector<std::string> texts = HostileTexts();
+  texts.push_back(Repeat("the quick brown fox jumps over the lazy dog. ", 200));
+  texts.push_back(Repeat("Überprüfung der Größe: naïve café, 東京タワー ", 50));
+  texts.push_back(Repeat(" \xe2\x96\x81", 500));
+  texts.push_back(std::string(1000, ' '));
+  for (const auto& model : Models()) {
+    auto tok = MustLoad(model);
+    for (const auto& text : texts) {
+      if (!IsValidUtf8(text)) continue;  // the bound is for valid UTF-8 (what the reader passes on)
+      const uint64_t exact = LibraryIds(model, text).size();
+      const uint64_t cold = tok->TokensUpperBound(text, UINT64_MAX);
+      EXPECT_GE(cold, exact) << Printable(text);
+      EXPECT_LE(cold, tok->MaxTokensForBytes(text.size())) << Printable(text);
+      std::vector<int32_t> ids;
+      ASSERT_TRUE(tok->Encode(text, false, false, &ids).ok());
+      const uint64_t warm = tok->TokensUpperBound(text, UINT64_MAX);
+      EXPECT_GE(warm, exact) << Printable(text);
+      // With a limit it may stop early, but never below the limit unless exact.
+      const uint64_t limited = tok->TokensUpperBound(text, exact / 2 + 1);
+      EXPECT_GE(limited, std::min<uint64_t>(exact, exact / 2 + 1)) << Printable(text);
+    }
+  }
+  // Prose whose words are all cached is bounded exactly, far below its bytes.
+  for (const auto& model : Models()) {
+    auto tok = MustLoad(model);
+    for (const std::string& prose : {texts[texts.size() - 4], texts[texts.size() - 3]}) {
+      std::vector<int32_t> ids;
+      ASSERT_TRUE(tok->Encode(prose, false, false, &ids).ok());
+      EXPECT_EQ(tok->TokensUpperBound(prose, UINT64_MAX), ids.size()) << model;
+      if (prose.starts_with("the")) {
+        EXPECT_LT(ids.size() * 2, prose.size()) << model;
+      }
+    }
+  }
+}
+
 TEST(TokenizerTest, ManyThreadsOneTokenizer) {
   for (const auto& model : Models()) {
     auto tok = MustLoad(model);

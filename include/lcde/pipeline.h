@@ -46,6 +46,10 @@ struct Entry {
   bool unknown_source = false;
   bool tokenize = true;      // false: the sampler drops it whatever its length
   bool known_short = false;  // certainly under the length threshold
+  // Lost the keep draw, but its bytes alone did not prove it short: the
+  // tokenizer thread tries a tighter bound before encoding it.
+  bool lost_draw = false;
+  int32_t budget_source = -1;  // the weighted source whose budget it draws on, or -1
   bool special_token_text = false;  // the text holds a special token's text (tokenized as text)
   uint64_t text_offset = 0, text_size = 0;
   uint64_t token_offset = 0, token_count = 0;
@@ -141,10 +145,16 @@ class Pipeline {
   // Time the consumer waited in Next(), and readers (summed) for read-ahead room.
   double next_wait_seconds() const { return next_wait_ns_.load() / 1e9; }
   double reader_wait_seconds() const { return reader_wait_ns_.load() / 1e9; }
+  // Work the tokenizers did, consumed or not (read-ahead past the end of a
+  // build is tokenized too): token ids produced and documents tokenized.
+  uint64_t tokens_tokenized() const { return tokens_tokenized_.load(); }
+  uint64_t documents_tokenized() const { return documents_tokenized_.load(); }
   int threads() const { return threads_; }
 
  private:
-  bool CertainDrop(int budget_source, uint64_t id, size_t text_bytes, bool* known_short) const;
+  bool CertainDrop(Entry* entry, size_t text_bytes) const;
+  bool DropBeforeEncoding(Entry* entry, std::string_view text) const;
+  uint64_t AddedTokens() const;
   bool Push(size_t position, int reader, std::shared_ptr<Batch> batch);
   void FileDone(size_t position);
   void ReadLoop(int reader);
@@ -190,6 +200,8 @@ class Pipeline {
   std::atomic<int64_t> tokenize_cpu_ns_{0};
   std::atomic<int64_t> next_wait_ns_{0};
   std::atomic<int64_t> reader_wait_ns_{0};
+  std::atomic<uint64_t> tokens_tokenized_{0};
+  std::atomic<uint64_t> documents_tokenized_{0};
 };
 
 }  // namespace lcde

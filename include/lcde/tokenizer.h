@@ -93,6 +93,15 @@ class Tokenizer {
   // huge value when the model gives no such bound.
   virtual uint64_t MaxTokensForBytes(uint64_t bytes) const = 0;
 
+  // An upper bound on the ids Encode(text) yields (BOS/EOS not included),
+  // found without encoding: segments already in the cache count their ids,
+  // the others a bound from their bytes. Much cheaper than Encode on text
+  // whose words were seen before; lets the sampler drop a document that
+  // lost the keep draw once it is certainly short. May stop counting once
+  // the bound reaches `limit` (it then returns a value >= limit).
+  // REQUIRES: text is valid UTF-8. Default: MaxTokensForBytes(text.size()).
+  virtual uint64_t TokensUpperBound(std::string_view text, uint64_t limit) const;
+
   // The bytes `ids` stand for (SentencePiece drops control ids such as BOS;
   // a tokenizer.json keeps its special tokens' text). Not always valid
   // UTF-8: a byte-level id may hold part of a character.

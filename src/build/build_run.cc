@@ -1,5 +1,6 @@
 #include "build/build_run.h"
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -256,16 +257,28 @@ Status BuildRun::ConsumeDocument(const Batch& batch, const Entry& e) {
   state_->next_line = e.line + 1;
   if (!held_out_.empty() && std::binary_search(held_out_.begin(), held_out_.end(), e.Id())) {
     state_->held_out++;
+    work_.other += e.token_count;
     return Status::Ok();
   }
   uint64_t take = 0;
   Copies copies;
+  if (!e.tokenize) work_.untokenized_documents++;
   switch (sampler_->Offer(source, e.Id(), e.token_count, !e.tokenize, &take, &copies)) {
     case Sampler::Decision::kKeep: break;
-    case Sampler::Decision::kDropShort: state_->dropped_short++; return Status::Ok();
-    case Sampler::Decision::kDropBudget: state_->dropped_budget++; return Status::Ok();
-    case Sampler::Decision::kDropUnknownSource: state_->dropped_unknown++; return Status::Ok();
+    case Sampler::Decision::kDropShort:
+      state_->dropped_short++;
+      work_.dropped_short += e.token_count;
+      return Status::Ok();
+    case Sampler::Decision::kDropBudget:
+      state_->dropped_budget++;
+      work_.dropped_budget += e.token_count;
+      return Status::Ok();
+    case Sampler::Decision::kDropUnknownSource:
+      state_->dropped_unknown++;
+      work_.other += e.token_count;
+      return Status::Ok();
   }
+  work_.kept += e.token_count;
   if (!e.tokenize) return Status::Corruption("internal: a document kept without tokens");
   state_->kept++;
   if (e.special_token_text) state_->special_token_text++;
@@ -342,6 +355,30 @@ void BuildRun::ReportStageTimes() {
   times_.Add("write shards (writer thread, busy)", writer_->write_seconds());
 }
 
+// Tokens the tokenizers produced per token of the documents kept: 1.0 when
+// only kept documents were tokenized. Held-out documents count as `other`.
+std::string BuildRun::TokenizerWorkReport() const {
+  const uint64_t tokenized = pipeline_->tokens_tokenized();
+  const uint64_t consumed = work_.kept + work_.dropped_short + work_.dropped_budget + work_.other;
+  const double kept = static_cast<double>(std::max<uint64_t>(work_.kept, 1));
+  std::vector<std::pair<std::string, uint64_t>> rows = {
+      {"tokenized", tokenized},
+      {"  documents kept", work_.kept},
+      {"  dropped short (lost the keep draw)", work_.dropped_short},
+      {"  dropped, budget full", work_.dropped_budget},
+      {"  held out or unknown source", work_.other},
+      {"  read ahead, not consumed", tokenized > consumed ? tokenized - consumed : 0}};
+  size_t width = 24;
+  for (const auto& [name, n] : rows) width = std::max(width, name.size());
+  std::string out = fmt::format("{:<{}} {:>12} {:>9}\n", "tokenizer work", width, "tokens", "per kept");
+  for (const auto& [name, n] : rows) {
+    out += fmt::format("{:<{}} {:>12} {:>9.3f}\n", name, width, n, static_cast<double>(n) / kept);
+  }
+  out += fmt::format("{:<{}} {:>12}\n", "documents decided untokenized", width, work_.untokenized_documents);
+  out += fmt::format("{:<{}} {:>12}\n", "documents tokenized", width, pipeline_->documents_tokenized());
+  return out;
+}
+
 Status BuildRun::Conclude() {
   if (options_.progress) progress_->Finish(packer_->tokens_written(), state_->bytes());
   ReportStageTimes();
@@ -366,7 +403,7 @@ Status BuildRun::Conclude() {
       auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
       times_.Add("process CPU time (user + system)", seconds(usage.ru_utime) + seconds(usage.ru_stime));
     }
-    std::fprintf(stderr, "%s", times_.Report().c_str());
+    std::fprintf(stderr, "%s%s", times_.Report().c_str(), TokenizerWorkReport().c_str());
   }
   return Status::Ok();
 }

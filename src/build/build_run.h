@@ -68,6 +68,7 @@ class BuildRun {
   uint32_t QueueOf(uint32_t source);
   std::vector<uint64_t> QueueBudgets() const;
   void ReportStageTimes();
+  std::string TokenizerWorkReport() const;
   // build_checkpoint.cc
   Status Resume(const nlohmann::json& checkpoint);
   void InstallCheckpointing();
@@ -107,6 +108,13 @@ class BuildRun {
   ReadStart start_;
   bool input_ended_ = false;
   double consume_seconds_ = 0;
+  // Tokens of the documents this process consumed, by what became of them
+  // (--stats: how much tokenizing the sampler wasted), and the documents it
+  // decided on without tokenizing them.
+  struct TokenizerWork {
+    uint64_t kept = 0, dropped_short = 0, dropped_budget = 0, other = 0;
+    uint64_t untokenized_documents = 0;
+  } work_;
   std::unique_ptr<Progress> progress_;
   // Touched by the writing thread only: files of the last checkpoint written.
   std::vector<std::string> checkpoint_files_;

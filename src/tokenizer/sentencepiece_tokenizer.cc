@@ -109,6 +109,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   Status EncodeReference(std::string_view text, bool add_bos, bool add_eos,
                          std::vector<int32_t>* ids) const override;
   uint64_t MaxTokensForBytes(uint64_t bytes) const override;
+  uint64_t TokensUpperBound(std::string_view text, uint64_t limit) const override;
   std::string Decode(std::span<const int32_t> ids) const override;
   int SpecialTokenId(std::string_view text) const override;
   const char* encoder() const override;
@@ -291,6 +292,19 @@ uint64_t SentencePieceTokenizer::MaxTokensForBytes(uint64_t bytes) const {
   // id and the dummy prefix one more (AnalyzeModel derives when).
   if (plan_.bytes_plus_one && bytes < UINT64_MAX / 8) return bytes + 1;
   return UINT64_MAX / 4;
+}
+
+uint64_t SentencePieceTokenizer::TokensUpperBound(std::string_view text, uint64_t limit) const {
+  const uint64_t whole = MaxTokensForBytes(text.size());
+  if (!fast_ || !plan_.bytes_plus_one || text.empty() || segments_ == nullptr || !segments_->enabled()) return whole;
+  // A segment normalizes to "▁" + its key: at most one id per byte of the
+  // key and one for the "▁" (the bound MaxTokensForBytes rests on).
+  Segmenter segmenter(text);
+  const uint64_t bound = segments_->UpperBound(
+      [&](std::string_view* key) { return segmenter.Next(key); },
+      [&](std::string_view key) -> uint64_t { return key.empty() ? lone_space_ids_.size() : key.size() + 1; },
+      limit);
+  return std::min(bound, whole);
 }
 
 std::string SentencePieceTokenizer::Decode(std::span<const int32_t> ids) const {

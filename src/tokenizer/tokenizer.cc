@@ -42,6 +42,10 @@ bool LooksLikeJson(const std::string& path) {
 
 Tokenizer::~Tokenizer() = default;
 
+uint64_t Tokenizer::TokensUpperBound(std::string_view text, uint64_t /*limit*/) const {
+  return MaxTokensForBytes(text.size());
+}
+
 Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_path) {
   return Load(model_path, TokenizerOptions());
 }

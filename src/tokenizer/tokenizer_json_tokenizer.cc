@@ -82,6 +82,7 @@ class TokenizerJsonTokenizer final : public Tokenizer {
     return EncodeWith(text, add_bos, add_eos, /*reference=*/true, ids);
   }
   uint64_t MaxTokensForBytes(uint64_t bytes) const override;
+  uint64_t TokensUpperBound(std::string_view text, uint64_t limit) const override;
   std::string Decode(std::span<const int32_t> ids) const override;
   int SpecialTokenId(std::string_view text) const override;
   bool ContainsSpecialTokenText(std::string_view text) const override {
@@ -106,6 +107,8 @@ class TokenizerJsonTokenizer final : public Tokenizer {
   Status EncodeChunks(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
   Status EncodeNormalized(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
   Status EncodeText(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
+  // TokensUpperBound of one text run (what EncodeText would encode).
+  uint64_t TextUpperBound(std::string_view text, uint64_t limit) const;
   // Cuts `text` at the tokens of `m` (special ones stay text): calls
   // on_text(run) and on_token(id) in order.
   template <typename OnText>
@@ -270,6 +273,51 @@ Status TokenizerJsonTokenizer::EncodeText(std::string_view text, bool reference,
         return Status::Ok();
       },
       ids);
+}
+
+// The cuts EncodeChunks makes, each added token counted as its one id, each
+// normalized text run bounded from the cache (a byte-level id stands for at
+// least one byte of its pretoken).
+uint64_t TokenizerJsonTokenizer::TokensUpperBound(std::string_view text, uint64_t limit) const {
+  const uint64_t whole = MaxTokensForBytes(text.size());
+  if (!fast_ || text.empty() || !segments_->enabled()) return whole;
+  thread_local std::vector<int32_t> added;
+  added.clear();
+  uint64_t bound = 0;
+  auto remaining = [&] { return limit > bound ? limit - bound : 0; };
+  auto on_text = [&](std::string_view r) {
+    bound += TextUpperBound(r, remaining());
+    return Status::Ok();
+  };
+  auto on_run = [&](std::string_view run) {
+    if (!nfc_ || NfcNormalizer::TriviallyNormal(run)) return CutAtAddedTokens(normalized_added_, run, on_text, &added);
+    Scratch& s = ThreadScratch();  // as EncodeNormalized: TextUpperBound uses other buffers
+    s.nfc.Normalize(run, &s.normalized);
+    return CutAtAddedTokens(normalized_added_, s.normalized, on_text, &added);
+  };
+  (void)CutAtAddedTokens(raw_added_, text, on_run, &added);  // the callbacks never fail
+  return std::min(whole, bound + added.size());
+}
+
+uint64_t TokenizerJsonTokenizer::TextUpperBound(std::string_view text, uint64_t limit) const {
+  Scratch& s = ThreadScratch();
+  if (add_prefix_space_ && text[0] != ' ') {
+    s.prefixed.assign(1, ' ');
+    s.prefixed.append(text);
+    text = s.prefixed;
+  }
+  s.pieces.clear();
+  pre_->Split(text, &s.pieces);
+  size_t next = 0;
+  const std::vector<Piece>& pieces = s.pieces;
+  return segments_->UpperBound(
+      [&](std::string_view* key) {
+        if (next == pieces.size()) return false;
+        *key = text.substr(pieces[next].begin, pieces[next].size);
+        ++next;
+        return true;
+      },
+      [](std::string_view key) -> uint64_t { return key.size(); }, limit);
 }
 
 uint64_t TokenizerJsonTokenizer::MaxTokensForBytes(uint64_t bytes) const {

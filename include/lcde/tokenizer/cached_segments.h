@@ -26,6 +26,13 @@ class CachedSegments {
   template <typename Next, typename EncodeMiss>
   Status Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids) const;
 
+  // An upper bound on the ids Encode would append for the same segments,
+  // without encoding any: a cached segment counts its ids, any other
+  // `miss_bound(key)`. Stops once the bound reaches `limit` (the result is
+  // then >= limit). Counts no hit or miss. Any thread.
+  template <typename Next, typename MissBound>
+  uint64_t UpperBound(Next&& next, MissBound&& miss_bound, uint64_t limit) const;
+
   // The calling thread's counters and the cache's size (zeros without one).
   TokenizerCacheStats Stats() const;
   // Empties the cache and the calling thread's counters.
@@ -101,6 +108,23 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
     ids->insert(ids->end(), miss_ids.begin(), miss_ids.end());
   }
   return Status::Ok();
+}
+
+template <typename Next, typename MissBound>
+uint64_t CachedSegments::UpperBound(Next&& next, MissBound&& miss_bound, uint64_t limit) const {
+  std::string_view key;
+  uint64_t bound = 0;
+  const SegmentCache* cache = cache_.get();
+  while (bound < limit && next(&key)) {
+    uint32_t n = 0;
+    if (cache != nullptr && key.size() <= SegmentCache::kMaxKeyBytes &&
+        cache->Find(HashBytes(key.data(), key.size()), key, &n) != nullptr) {
+      bound += n;
+    } else {
+      bound += miss_bound(key);
+    }
+  }
+  return bound;
 }
 
 }  // namespace lcde::tok
