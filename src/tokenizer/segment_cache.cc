@@ -1,6 +1,8 @@
 // The segment cache shared by a Tokenizer's threads (segment_cache.h).
 #include "lcde/tokenizer/segment_cache.h"
 
+#include "lcde/tokenizer/huge_pages.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -71,8 +73,9 @@ namespace {
 constexpr size_t kInitialSlots = size_t{1} << 16;
 constexpr size_t kMinCacheBytes = size_t{256} << 10;
 // Entry blocks per thread: big enough that taking one (an atomic add and a
-// lock) is rare, small enough that 16 threads' unused tails stay small.
-constexpr size_t kBlockBytes = size_t{256} << 10;
+// lock) is rare, small enough that 16 threads' unused tails stay small; one
+// huge page (huge_pages.h), or an eighth of a small cache's entry budget.
+constexpr size_t kBlockBytes = size_t{2} << 20;
 // Writers add their inserts to the shared count in batches: a shared
 // counter bumped on every miss by every thread would bounce between cores.
 constexpr uint64_t kCountBatch = 64;
@@ -128,10 +131,9 @@ struct SegmentCache::Table {
 };
 
 SegmentCache::TablePtr SegmentCache::NewTable(size_t slots) {
-  auto* t = new Table{slots - 1, static_cast<uint64_t*>(std::calloc(slots, sizeof(uint64_t)))};
-  if (t->slots == nullptr) throw std::bad_alloc();
+  auto* t = new Table{slots - 1, static_cast<uint64_t*>(AllocateHugePageMemory(slots * sizeof(uint64_t)))};
   return TablePtr(t, [](Table* p) {
-    std::free(p->slots);
+    FreeHugePageMemory(p->slots, p->bytes());
     delete p;
   });
 }
@@ -182,13 +184,13 @@ void SegmentCache::PrefetchEntry(uint64_t h) const {
 }
 
 bool SegmentCache::NewBlock(Writer* w, size_t need) {
-  const size_t size = std::max(kBlockBytes, need);
+  const size_t size = std::max(std::min(kBlockBytes, arena_budget_ / 8), need);
   if (arena_bytes_.fetch_add(size, std::memory_order_relaxed) + size > arena_budget_) {
     arena_bytes_.fetch_sub(size, std::memory_order_relaxed);  // not taken: keep the reported bytes true
     frozen_.store(true, std::memory_order_relaxed);
     return false;
   }
-  std::unique_ptr<char[]> block(new char[size]);
+  HugePagePtr<char> block = MakeHugePageArray<char>(size);
   w->block = block.get();
   w->used = 0;
   w->cap = size;

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "lcde/tokenizer/huge_pages.h"
+
 namespace lcde::tok {
 
 // Open addressing map Key -> Value with a reserved empty key; key and value
@@ -28,7 +30,9 @@ class MergeMap {
   void Init(size_t expected) {
     size_t cap = 16;
     while (cap < expected * 2) cap <<= 1;
-    slots_.assign(cap, Entry{kEmpty, kNone});
+    // Looked up at random for every pair: huge pages spare most TLB misses.
+    slots_ = MakeHugePageArray<Entry>(cap);
+    std::fill(slots_.get(), slots_.get() + cap, Entry{kEmpty, kNone});
     mask_ = cap - 1;
   }
   static size_t Slot(uint64_t k) {  // murmur3 fmix64
@@ -55,14 +59,14 @@ class MergeMap {
       i = (i + 1) & mask_;
     }
   }
-  size_t memory_bytes() const { return slots_.capacity() * sizeof(Entry); }
+  size_t memory_bytes() const { return slots_ ? (mask_ + 1) * sizeof(Entry) : 0; }
 
  private:
   struct Entry {
     Key key;
     Value value;
   };
-  std::vector<Entry> slots_;
+  HugePagePtr<Entry> slots_;
   size_t mask_ = 0;
 };
 

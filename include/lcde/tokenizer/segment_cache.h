@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lcde/tokenizer.h"
+#include "lcde/tokenizer/huge_pages.h"
 
 namespace lcde::tok {
 
@@ -98,7 +99,7 @@ class SegmentCache {
   std::atomic<uint64_t> arena_bytes_{0};        // entry blocks taken
   alignas(64) mutable std::mutex mu_;     // growth and the lists below
   std::vector<TablePtr> tables_;          // every table made; the last is current
-  std::vector<std::unique_ptr<char[]>> blocks_;
+  std::vector<HugePagePtr<char>> blocks_;
 };
 
 
