@@ -110,6 +110,10 @@ struct BpeWork {
   std::vector<int32_t> key, prev, next;
   std::vector<uint32_t> len;
   std::vector<Cand> heap;
+  // Short segments: per symbol, the rank and merged key of the pair it
+  // starts (kNoPair: none).
+  std::vector<uint32_t> pair_rank;
+  std::vector<int32_t> pair_merged;
 
   void Reserve(size_t n) {
     if (key.size() >= n) return;
@@ -118,6 +122,8 @@ struct BpeWork {
     prev.resize(cap);
     next.resize(cap);
     len.resize(cap);
+    pair_rank.resize(cap);
+    pair_merged.resize(cap);
   }
   // Drops the memory of a rare huge segment.
   void Trim() {
@@ -135,8 +141,64 @@ struct BpeWork {
 // Symbols only grow, so equal lengths mean the same two symbols: the same
 // test SentencePiece makes, and equivalent to `tokenizers`' re-lookup of the
 // pair.
+// Segments of at most this many symbols (nearly every word) merge by
+// scanning their pairs for the best one instead of through the heap: no
+// stale candidates, no heap upkeep. Same choice: the smallest rank, the
+// leftmost among equal ranks (symbol indices follow text order).
+inline constexpr int32_t kScanMergeSymbols = 24;
+
+template <typename Key>
+void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
+  constexpr uint32_t kNoPair = UINT32_MAX;
+  int32_t* key = work->key.data();
+  int32_t* prev = work->prev.data();
+  int32_t* next = work->next.data();
+  uint32_t* len = work->len.data();
+  uint32_t* rank = work->pair_rank.data();
+  int32_t* merged = work->pair_merged.data();
+  for (int32_t i = 1; i < count; ++i) {
+    if (key[i - 1] >= 0 && key[i] >= 0) merges.Prefetch(key[i - 1], key[i]);
+  }
+  auto pair_at = [&](int32_t l) {
+    const int32_t r = next[l];
+    rank[l] = kNoPair;
+    if (r < 0 || key[l] < 0 || key[r] < 0) return;
+    uint32_t k;
+    int32_t m;
+    if (merges.Get(key[l], key[r], &k, &m)) {
+      rank[l] = k;
+      merged[l] = m;
+    }
+  };
+  for (int32_t i = 0; i < count; ++i) {
+    prev[i] = i - 1;
+    next[i] = i + 1 < count ? i + 1 : -1;
+  }
+  for (int32_t i = 0; i < count; ++i) pair_at(i);
+  for (;;) {
+    uint32_t best = kNoPair;
+    int32_t l = -1;
+    for (int32_t i = 0; i != -1; i = next[i]) {
+      if (rank[i] < best) {
+        best = rank[i];
+        l = i;
+      }
+    }
+    if (l < 0) return;
+    const int32_t r = next[l];
+    len[l] += len[r];
+    key[l] = merged[l];
+    next[l] = next[r];
+    if (next[r] >= 0) prev[next[r]] = l;
+    len[r] = 0;
+    if (prev[l] >= 0) pair_at(prev[l]);
+    pair_at(l);
+  }
+}
+
 template <typename Key>
 void MergeSymbols(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
+  if (count <= kScanMergeSymbols) return MergeSymbolsByScan(merges, work, count);
   int32_t* key = work->key.data();
   int32_t* prev = work->prev.data();
   int32_t* next = work->next.data();
