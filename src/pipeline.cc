@@ -79,9 +79,10 @@ void BatchPool::Release(Batch* batch) {
   free_.emplace_back(batch);
 }
 
-Result<InputFiles> ResolveBuildInputs(const Config& config) {
+Result<InputFiles> ResolveBuildInputs(const Config& config, bool check_readable) {
   InputFiles out;
-  auto all = ResolveInputFiles(config.input.paths, config.seed);
+  auto all = check_readable ? ResolveInputFiles(config.input.paths, config.seed)
+                            : ListInputFiles(config.input.paths, config.seed);
   if (!all.ok()) return all.status();
   out.paths = std::move(all.value());
   out.configs.assign(out.paths.size(), &config.input);
@@ -90,7 +91,8 @@ Result<InputFiles> ResolveBuildInputs(const Config& config) {
   for (size_t i = 0; i < out.paths.size(); ++i) index[out.paths[i]] = i;
   std::vector<int> owner(out.paths.size(), -1);
   for (size_t g = 0; g < config.groups.size(); ++g) {
-    auto files = ResolveInputFiles(config.groups[g].input.paths, config.seed);
+    // The groups' files are among config.input's, checked (or not) above.
+    auto files = ListInputFiles(config.groups[g].input.paths, config.seed);
     if (!files.ok()) return files.status();
     for (const auto& f : *files) {
       size_t i = index.at(f);

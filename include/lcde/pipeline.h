@@ -101,7 +101,10 @@ struct InputFiles {
 
 // Resolves config.input (or every input group) like ResolveInputFiles: all
 // paths sorted, then shuffled by the seed. A file may belong to one group only.
-Result<InputFiles> ResolveBuildInputs(const Config& config);
+// With `check_readable` false the files are not opened: a job-array task
+// checks only those it reads (CheckInputReadable), so one unreadable file
+// fails the task that needs it and not every task of the array.
+Result<InputFiles> ResolveBuildInputs(const Config& config, bool check_readable = true);
 
 // Cores this process may run on (its CPU affinity: SLURM's allocation).
 int AvailableCores();

@@ -80,7 +80,7 @@ Status BuildRun::Plan() {
   dir_ = is_task_ ? (fs::path(config_.output.dir) / task_dir).string() : config_.output.dir;
   {
     ScopedTimer t(&times_, "resolve inputs");
-    auto r = ResolveBuildInputs(config_);
+    auto r = ResolveBuildInputs(config_, /*check_readable=*/false);  // this task's files, below
     if (!r.ok()) return r.status();
     inputs_ = std::move(r.value());
   }
@@ -99,6 +99,9 @@ Status BuildRun::Plan() {
   for (uint32_t i = 0; i < inputs_.paths.size(); ++i) {
     if (i % n == task) order_.push_back(i);
   }
+  // Only the files this task reads: in a job array another task's unreadable
+  // file fails that task alone, and the rest finish their parts.
+  for (uint32_t i : order_) LCDE_RETURN_IF_ERROR(CheckInputReadable(inputs_.paths[i]));
   if (is_task_) {
     // Whole chunks per task, the remainder to the first tasks: the parts add
     // up to the single-node total.
