@@ -207,6 +207,10 @@ Status BuildRun::Stream() {
   spdlog::info("tokenizer: {} ({}){}", config_.tokenizer.model, tokenizer_->encoder(),
                tokenizer_->encoder_note().empty() ? "" : ": " + tokenizer_->encoder_note());
   pipeline_ = std::make_unique<Pipeline>(config_, options_.threads, *tokenizer_, inputs_, order_, *sampler_, start_);
+  // Said where a job's log keeps it: under SLURM, what the task made of its allocation.
+  std::string cores = "--threads";
+  if (options_.threads <= 0) AvailableCores(&cores);
+  spdlog::info("tokenizer threads: {} ({})", pipeline_->threads(), cores);
   if (options_.read_ahead_batches > 0) pipeline_->set_read_ahead(options_.read_ahead_batches);
   pipeline_->Start();
   Status status;
