@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds lcde and runs every test, in three stages, then prints a summary:
 #   build  build/       the normal build; ctest runs the gtest unit and
-#                       end-to-end tests, the Python reader's tests and the
+#                       end-to-end tests, the Python reader's tests, the
 #                       fuzz-input replays (tests/fuzz/corpus, regressions)
+#                       and scripts/slurm/ on a one-node SLURM cluster
+#                       (tests/slurm/run.sh, label slurm)
 #   asan   build-asan/  -DLCDE_SANITIZE=ON (AddressSanitizer + UBSan, leaks
-#                       too): the same ctest, on a sanitized lcde binary
+#                       too): the same ctest, on a sanitized lcde binary,
+#                       less the SLURM run
 #   fuzz   build-fuzz/  scripts/fuzz.sh $FUZZ_SECONDS: replays the saved
 #                       regressions, then fuzzes each target (clang, libFuzzer)
 # Every stage runs even after one fails; exits 1 when any failed.

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <map>
 
@@ -79,9 +80,10 @@ void BatchPool::Release(Batch* batch) {
   free_.emplace_back(batch);
 }
 
-Result<InputFiles> ResolveBuildInputs(const Config& config) {
+Result<InputFiles> ResolveBuildInputs(const Config& config, bool check_readable) {
   InputFiles out;
-  auto all = ResolveInputFiles(config.input.paths, config.seed);
+  auto all = check_readable ? ResolveInputFiles(config.input.paths, config.seed)
+                            : ListInputFiles(config.input.paths, config.seed);
   if (!all.ok()) return all.status();
   out.paths = std::move(all.value());
   out.configs.assign(out.paths.size(), &config.input);
@@ -90,7 +92,8 @@ Result<InputFiles> ResolveBuildInputs(const Config& config) {
   for (size_t i = 0; i < out.paths.size(); ++i) index[out.paths[i]] = i;
   std::vector<int> owner(out.paths.size(), -1);
   for (size_t g = 0; g < config.groups.size(); ++g) {
-    auto files = ResolveInputFiles(config.groups[g].input.paths, config.seed);
+    // The groups' files are among config.input's, checked (or not) above.
+    auto files = ListInputFiles(config.groups[g].input.paths, config.seed);
     if (!files.ok()) return files.status();
     for (const auto& f : *files) {
       size_t i = index.at(f);
@@ -106,12 +109,28 @@ Result<InputFiles> ResolveBuildInputs(const Config& config) {
   return out;
 }
 
-int AvailableCores() {
-  // Under SLURM or taskset a process may use fewer cores than the machine has.
+int AvailableCores(std::string* why) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int affinity = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0
+                           ? CPU_COUNT(&set)
+                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Only a plain positive count: anything else is not SLURM's.
+  const char* env = std::getenv("SLURM_CPUS_PER_TASK");
+  long slurm = 0;
+  if (env != nullptr && *env >= '1' && *env <= '9') {
+    char* end = nullptr;
+    slurm = std::strtol(env, &end, 10);
+    if (*end != '\0') slurm = 0;
+  }
+  const int cores = slurm > 0 && slurm < affinity ? static_cast<int>(slurm) : affinity;
+  if (why != nullptr) {
+    *why = std::to_string(cores) + (cores == 1 ? " core: " : " cores: ") +
+           (cores < affinity ? "SLURM_CPUS_PER_TASK=" + std::to_string(slurm) + ", CPU affinity " +
+                                   std::to_string(affinity)
+                             : std::string("CPU affinity"));
+  }
+  return cores;
 }
 
 int ResolveThreads(int threads) {

@@ -45,16 +45,6 @@ std::string NormalizePath(const fs::path& p) {
   return abs.lexically_normal().string();
 }
 
-// Opening is the only reliable readability test (ACLs, root, read-only mounts).
-Status CheckReadable(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return Status::InvalidConfig("cannot open input file '" + path + "': " + ErrnoText(errno));
-  }
-  ::close(fd);
-  return Status::Ok();
-}
-
 // Adds every input file under `dir`; returns how many were found.
 Result<size_t> CollectDirectory(const fs::path& dir, std::vector<std::string>* out) {
   size_t found = 0;
@@ -509,8 +499,24 @@ class JsonlReader final : public DocumentReader {
 
 }  // namespace
 
+Status CheckInputReadable(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return Status::InvalidConfig("cannot open input file '" + path + "': " + ErrnoText(errno));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
 Result<std::vector<std::string>> ResolveInputFiles(const std::vector<std::string>& patterns,
                                                    uint64_t seed) {
+  auto files = ListInputFiles(patterns, seed);
+  if (!files.ok()) return files.status();
+  for (const std::string& f : *files) LCDE_RETURN_IF_ERROR(CheckInputReadable(f));
+  return files;
+}
+
+Result<std::vector<std::string>> ListInputFiles(const std::vector<std::string>& patterns, uint64_t seed) {
   std::vector<std::string> files;
   for (const std::string& pattern : patterns) {
     std::error_code ec;
@@ -520,7 +526,6 @@ Result<std::vector<std::string>> ResolveInputFiles(const std::vector<std::string
   }
   std::sort(files.begin(), files.end());
   files.erase(std::unique(files.begin(), files.end()), files.end());
-  for (const std::string& f : files) LCDE_RETURN_IF_ERROR(CheckReadable(f));
   DeterministicShuffle(&files, seed);
   return files;
 }

@@ -3,6 +3,8 @@
 #include "lcde/merge.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -11,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "lcde/reader.h"
 #include "test_util.h"
 
 namespace lcde {
@@ -164,6 +167,34 @@ TEST_F(MergeTest, ValidationSetsOfTasksMergeIntoOne) {
   // The training stream met (and skipped) some of them again.
   EXPECT_GT(m["sampling"]["held_out_validation"].get<uint64_t>(), 0u);
   EXPECT_LE(m["sampling"]["held_out_validation"].get<uint64_t>(), held.size());
+}
+
+// A task opens only its own files: another task's unreadable file fails that
+// task alone, and once it is readable again that task alone is rerun.
+TEST_F(MergeTest, AnUnreadableFileFailsOnlyTheTaskThatReadsIt) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root can read any file (tests/slurm/run.sh covers it as nobody)";
+  // A copy of the corpus: the cached one is shared with other tests.
+  fs::copy(corpus_, dir_.Join("corpus"), fs::copy_options::recursive);
+  std::string cfg = testing::ReadFile(config_);
+  cfg.replace(cfg.find(corpus_), corpus_.size(), dir_.Join("corpus"));
+  testing::WriteFile(config_, cfg);
+  auto files = ListInputFiles({dir_.Join("corpus")}, 21);
+  ASSERT_TRUE(files.ok());
+  const std::string unreadable = (*files)[1];  // task 1 of 2 reads files 1, 3, ...
+  ASSERT_EQ(::chmod(unreadable.c_str(), 0), 0);
+  auto task = [&](int i) {
+    return RunCommand(testing::LcdeBinary() + " build -q -j 1 --resume -c " + config_ + " --task-index " +
+                      std::to_string(i) + " --num-tasks 2");
+  };
+  auto t0 = task(0), t1 = task(1);
+  ::chmod(unreadable.c_str(), 0644);
+  EXPECT_EQ(t0.exit_code, 0) << t0.stderr_text;
+  EXPECT_EQ(t1.exit_code, 2);
+  EXPECT_NE(t1.stderr_text.find("cannot open input file '" + unreadable + "'"), std::string::npos) << t1.stderr_text;
+  t1 = task(1);
+  ASSERT_EQ(t1.exit_code, 0) << t1.stderr_text;
+  auto merged = RunCommand(testing::LcdeBinary() + " merge " + dir_.Join("out"));
+  EXPECT_EQ(merged.exit_code, 0) << merged.stderr_text;
 }
 
 TEST_F(MergeTest, SlurmEnvironmentSetsTheTask) {

@@ -105,10 +105,18 @@ struct InputFiles {
 
 // Resolves config.input (or every input group) like ResolveInputFiles: all
 // paths sorted, then shuffled by the seed. A file may belong to one group only.
-Result<InputFiles> ResolveBuildInputs(const Config& config);
+// With `check_readable` false the files are not opened: a job-array task
+// checks only those it reads (CheckInputReadable), so one unreadable file
+// fails the task that needs it and not every task of the array.
+Result<InputFiles> ResolveBuildInputs(const Config& config, bool check_readable = true);
 
-// Cores this process may run on (its CPU affinity: SLURM's allocation).
-int AvailableCores();
+// The cores this process may use: the CPUs of its affinity mask (what
+// taskset, a cgroup cpuset or SLURM's task/affinity bind it to), capped by
+// SLURM_CPUS_PER_TASK when SLURM set it. A cluster that does not bind tasks
+// leaves the mask at the whole node, and only the environment says what the
+// job was allocated. `why`, when given, says which of the two decided, e.g.
+// "1 core: SLURM_CPUS_PER_TASK=1, CPU affinity 2".
+int AvailableCores(std::string* why = nullptr);
 // Tokenizer threads for `--threads N`: N, or for 0 (the default) the
 // available cores less a quarter left to reading, packing and writing.
 int ResolveThreads(int threads);

@@ -25,6 +25,11 @@ namespace lcde {
 // or cannot be opened for reading.
 Result<std::vector<std::string>> ResolveInputFiles(const std::vector<std::string>& patterns,
                                                    uint64_t seed);
+// ResolveInputFiles without opening the files: the list only.
+Result<std::vector<std::string>> ListInputFiles(const std::vector<std::string>& patterns, uint64_t seed);
+// kInvalidConfig naming `path` unless it can be opened for reading (opening
+// is the only reliable test: ACLs, root, read-only mounts).
+Status CheckInputReadable(const std::string& path);
 
 // Why a line (or the rest of a file) was skipped. Stable names: they appear
 // in the manifest and in `lcde stats`.

@@ -81,7 +81,7 @@ Status BuildRun::Plan() {
   dir_ = is_task_ ? (fs::path(config_.output.dir) / task_dir).string() : config_.output.dir;
   {
     ScopedTimer t(&times_, "resolve inputs");
-    auto r = ResolveBuildInputs(config_);
+    auto r = ResolveBuildInputs(config_, /*check_readable=*/false);  // this task's files, below
     if (!r.ok()) return r.status();
     inputs_ = std::move(r.value());
   }
@@ -100,6 +100,9 @@ Status BuildRun::Plan() {
   for (uint32_t i = 0; i < inputs_.paths.size(); ++i) {
     if (i % n == task) order_.push_back(i);
   }
+  // Only the files this task reads: in a job array another task's unreadable
+  // file fails that task alone, and the rest finish their parts.
+  for (uint32_t i : order_) LCDE_RETURN_IF_ERROR(CheckInputReadable(inputs_.paths[i]));
   if (is_task_) {
     // Whole chunks per task, the remainder to the first tasks: the parts add
     // up to the single-node total.
@@ -205,6 +208,10 @@ Status BuildRun::Stream() {
   spdlog::info("tokenizer: {} ({}){}", config_.tokenizer.model, tokenizer_->encoder(),
                tokenizer_->encoder_note().empty() ? "" : ": " + tokenizer_->encoder_note());
   pipeline_ = std::make_unique<Pipeline>(config_, options_.threads, *tokenizer_, inputs_, order_, *sampler_, start_);
+  // Said where a job's log keeps it: under SLURM, what the task made of its allocation.
+  std::string cores = "--threads";
+  if (options_.threads <= 0) AvailableCores(&cores);
+  spdlog::info("tokenizer threads: {} ({})", pipeline_->threads(), cores);
   if (options_.read_ahead_batches > 0) pipeline_->set_read_ahead(options_.read_ahead_batches);
   pipeline_->Start();
   Status status;
