@@ -131,16 +131,6 @@ struct BpeWork {
   }
 };
 
-// Merges the symbols work->key[0, count) (byte lengths work->len; key -1
-// never merges) in place: afterwards the list from symbol 0 along
-// work->next (-1 ends it) holds the final symbols, each with its merged key
-// and byte length. REQUIRES: count >= 1; Reserve(count) was called.
-//
-// Staleness: a queued pair is dropped when its left symbol was absorbed
-// (len 0) or the two sides' lengths no longer add up to what they were.
-// Symbols only grow, so equal lengths mean the same two symbols: the same
-// test SentencePiece makes, and equivalent to `tokenizers`' re-lookup of the
-// pair.
 // Segments of at most this many symbols (nearly every word) merge by
 // scanning their pairs for the best one instead of through the heap: no
 // stale candidates, no heap upkeep. Same choice: the smallest rank, the
@@ -196,6 +186,16 @@ void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t co
   }
 }
 
+// Merges the symbols work->key[0, count) (byte lengths work->len; key -1
+// never merges) in place: afterwards the list from symbol 0 along
+// work->next (-1 ends it) holds the final symbols, each with its merged key
+// and byte length. REQUIRES: count >= 1; Reserve(count) was called.
+//
+// Staleness: a queued pair is dropped when its left symbol was absorbed
+// (len 0) or the two sides' lengths no longer add up to what they were.
+// Symbols only grow, so equal lengths mean the same two symbols: the same
+// test SentencePiece makes, and equivalent to `tokenizers`' re-lookup of the
+// pair.
 template <typename Key>
 void MergeSymbols(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
   if (count <= kScanMergeSymbols) return MergeSymbolsByScan(merges, work, count);
