@@ -107,6 +107,7 @@ class TokenizerJsonTokenizer final : public Tokenizer {
   Status EncodeChunks(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
   Status EncodeNormalized(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
   Status EncodeText(std::string_view text, bool reference, std::vector<int32_t>* ids) const;
+  class PretokenKeys;
   // TokensUpperBound of one text run (what EncodeText would encode).
   uint64_t TextUpperBound(std::string_view text, uint64_t limit) const;
   // Cuts `text` at the tokens of `m` (special ones stay text): calls
@@ -246,28 +247,45 @@ Status TokenizerJsonTokenizer::EncodeNormalized(std::string_view run, bool refer
       normalized_added_, normalized, [&](std::string_view r) { return EncodeText(r, reference, ids); }, ids);
 }
 
+// Pretokens of one text run, as EncodeText and TextUpperBound walk them: a
+// generator of segment keys over the run (with the model's prefix space),
+// split by the fast or the reference pre-tokenizer into the thread's pieces.
+class TokenizerJsonTokenizer::PretokenKeys {
+ public:
+  PretokenKeys(const TokenizerJsonTokenizer& t, std::string_view text, bool reference, Scratch& s)
+      : pieces_(s.pieces) {
+    if (t.add_prefix_space_ && text[0] != ' ') {
+      s.prefixed.assign(1, ' ');
+      s.prefixed.append(text);
+      text = s.prefixed;
+    }
+    text_ = text;
+    s.pieces.clear();
+    (reference ? t.reference_pre_ : t.pre_)->Split(text_, &s.pieces);
+  }
+  bool operator()(std::string_view* key) {
+    if (next_ == pieces_.size()) return false;
+    *key = text_.substr(pieces_[next_].begin, pieces_[next_].size);
+    ++next_;
+    return true;
+  }
+
+ private:
+  std::string_view text_;
+  const std::vector<Piece>& pieces_;
+  size_t next_ = 0;
+};
+
 Status TokenizerJsonTokenizer::EncodeText(std::string_view text, bool reference, std::vector<int32_t>* ids) const {
   Scratch& s = ThreadScratch();
-  if (add_prefix_space_ && text[0] != ' ') {
-    s.prefixed.assign(1, ' ');
-    s.prefixed.append(text);
-    text = s.prefixed;
-  }
-  s.pieces.clear();
-  (reference ? reference_pre_ : pre_)->Split(text, &s.pieces);
+  PretokenKeys keys(*this, text, reference, s);
   if (reference) {
-    for (const Piece& p : s.pieces) bpe_->Encode(text.substr(p.begin, p.size), &s.bpe, ids);
+    std::string_view key;
+    while (keys(&key)) bpe_->Encode(key, &s.bpe, ids);
     return Status::Ok();
   }
-  size_t next = 0;
-  const std::vector<Piece>& pieces = s.pieces;
   return segments_->Encode(
-      [&](std::string_view* key) {
-        if (next == pieces.size()) return false;
-        *key = text.substr(pieces[next].begin, pieces[next].size);
-        ++next;
-        return true;
-      },
+      keys,
       [&](std::string_view key, std::vector<int32_t>* out) {
         bpe_->Encode(key, &s.bpe, out);
         return Status::Ok();
@@ -300,24 +318,8 @@ uint64_t TokenizerJsonTokenizer::TokensUpperBound(std::string_view text, uint64_
 }
 
 uint64_t TokenizerJsonTokenizer::TextUpperBound(std::string_view text, uint64_t limit) const {
-  Scratch& s = ThreadScratch();
-  if (add_prefix_space_ && text[0] != ' ') {
-    s.prefixed.assign(1, ' ');
-    s.prefixed.append(text);
-    text = s.prefixed;
-  }
-  s.pieces.clear();
-  pre_->Split(text, &s.pieces);
-  size_t next = 0;
-  const std::vector<Piece>& pieces = s.pieces;
-  return segments_->UpperBound(
-      [&](std::string_view* key) {
-        if (next == pieces.size()) return false;
-        *key = text.substr(pieces[next].begin, pieces[next].size);
-        ++next;
-        return true;
-      },
-      [](std::string_view key) -> uint64_t { return key.size(); }, limit);
+  PretokenKeys keys(*this, text, /*reference=*/false, ThreadScratch());
+  return segments_->UpperBound(keys, [](std::string_view key) -> uint64_t { return key.size(); }, limit);
 }
 
 uint64_t TokenizerJsonTokenizer::MaxTokensForBytes(uint64_t bytes) const {
