@@ -3,7 +3,8 @@
 # and lcde_bench_tokenizer binaries, every shared library they load and the
 # dynamic loader (the device has none of our Debian libraries), zstd, and the
 # tokenizer files of ../shared/tokenizers/ zstd-compressed (the working tree
-# that travels is limited to 64 MiB). Run `carry: [".device"]`; the device
+# that travels is limited to 64 MiB), and a pack of prose (man pages and
+# documentation) for scripts/device_paper.sh. Run `carry: [".device"]`; the device
 # scripts source scripts/device_env.sh, which unpacks them.
 #   BUILD_DIR (default build)
 set -euo pipefail
@@ -25,4 +26,12 @@ done
 if [ -f "$BUILD_DIR/bench-data/vimdoc.jsonl" ]; then
   zstd -q -19 "$BUILD_DIR/bench-data/vimdoc.jsonl" -o .device/vimdoc.jsonl.zst
 fi
+# Prose for scripts/device_paper.sh's real-text corpus (the device has almost
+# no man pages or documentation): this machine's man pages and /usr/share/doc.
+pack="$BUILD_DIR/bench-data/text-pack.jsonl.zst"
+if [ ! -f "$pack" ]; then
+  mkdir -p "$(dirname "$pack")"
+  python3 scripts/make_real_corpus.py --write-pack "$pack.tmp" --pack-pools man,doc && mv "$pack.tmp" "$pack"
+fi
+cp "$pack" .device/
 du -sh .device

@@ -21,6 +21,11 @@ boundaries; a pool that runs out starts over (the summary says when: then
 the corpus repeats text and flatters any cache). Output is deterministic for
 given arguments on a given set of installed packages.
 
+A machine without these packages (the device) can take pools from elsewhere:
+`--write-pack PACK.jsonl.zst --pack-pools man,doc` stores those pools' texts
+(one JSON line per file, roff already stripped); `--pack PACK.jsonl.zst` adds a
+pack's texts to its pools, and `--glob KIND=PATTERN` (repeatable) adds files.
+
 Python 3 stdlib only, plus the `zstd` command-line tool.
 """
 
@@ -102,38 +107,71 @@ def read_text(path):
     return text
 
 
-class Pool:
-    """The text of one kind of file, in a seeded order, read on demand."""
+def pool_files(patterns):
+    files = set()
+    for p in patterns:
+        files.update(f for f in glob.glob(p, recursive=True) if os.path.isfile(f))
+    return sorted(files)
 
-    def __init__(self, name, patterns, rng):
-        files = set()
-        for p in patterns:
-            files.update(f for f in glob.glob(p, recursive=True) if os.path.isfile(f))
+
+def read_pack(path):
+    """{pool: [text, ...]} from a pack written by --write-pack."""
+    texts = {}
+    with subprocess.Popen([shutil.which("zstd") or "/usr/bin/zstd", "-dcq", "--long=31", path], stdout=subprocess.PIPE) as proc:
+        for line in proc.stdout:
+            item = json.loads(line)
+            texts.setdefault(item["pool"], []).append(item["text"])
+    if proc.returncode:
+        sys.exit("reading %s failed" % path)
+    return texts
+
+
+def write_pack(path, kinds, zstd_level):
+    with subprocess.Popen([shutil.which("zstd") or "/usr/bin/zstd", "-q", "-f", "--long=30", "-T0",
+                           "-%d" % zstd_level, "-o", path], stdin=subprocess.PIPE) as proc:
+        for kind in kinds:
+            for f in pool_files(POOLS[kind]):
+                text = read_text(f)
+                if text:
+                    proc.stdin.write(json.dumps({"pool": kind, "text": text}, ensure_ascii=False).encode("utf-8"))
+                    proc.stdin.write(b"\n")
+    if proc.returncode:
+        sys.exit("writing %s failed" % path)
+
+
+class Pool:
+    """The text of one kind of file, in a seeded order, read on demand.
+    Items are file paths, or texts taken from a pack."""
+
+    def __init__(self, name, items, rng):
         self.name = name
-        self.files = sorted(files)
+        self.files = list(items)
         rng.shuffle(self.files)
         self.rng = rng
         self.index = 0
         self.buffer = ""
+        self.offset = 0  # into buffer: slicing a long text per document would copy it each time
         self.passes = 0
         self.chars_read = 0
 
     def take(self, n):
         parts, need = [], n
         while need > 0:
-            if not self.buffer:
+            if self.offset == len(self.buffer):
                 if not self.files:
                     raise SystemExit("no files for pool %s" % self.name)
                 if self.index == len(self.files):
                     self.index = 0
                     self.passes += 1
                     self.rng.shuffle(self.files)
-                self.buffer = read_text(self.files[self.index])
+                item = self.files[self.index]
+                self.buffer = read_text(item[1]) if item[0] == "path" else item[1]
+                self.offset = 0
                 self.chars_read += len(self.buffer)
                 self.index += 1
                 continue
-            piece = self.buffer[:need]
-            self.buffer = self.buffer[need:]
+            piece = self.buffer[self.offset:self.offset + need]
+            self.offset += len(piece)
             parts.append(piece)
             need -= len(piece)
         return "\n\n".join(parts)
@@ -147,15 +185,33 @@ def main():
     ap.add_argument("--files", type=int, default=8, help="output files, spread over chunk1/ and chunk2/")
     ap.add_argument("--seed", type=int, default=1, help="drives lengths, order and which text goes where")
     ap.add_argument("--zstd-level", type=int, default=3, help="zstd compression level")
+    ap.add_argument("--glob", action="append", default=[], metavar="KIND=PATTERN",
+                    help="also take files matching PATTERN into pool KIND")
+    ap.add_argument("--pack", action="append", default=[], help="also take the texts of a pack (--write-pack)")
+    ap.add_argument("--write-pack", metavar="PACK", help="write the texts of --pack-pools to PACK and stop")
+    ap.add_argument("--pack-pools", default="man,doc", help="pools --write-pack stores")
     args = ap.parse_args()
+    if args.write_pack:
+        write_pack(args.write_pack, args.pack_pools.split(","), 19)
+        return
     total = sample.parse_count(args.tokens)
     if total <= 0 or args.files <= 0:
         ap.error("--tokens and --files must be positive")
     zstd = shutil.which("zstd") or "/usr/bin/zstd"
     t0 = time.time()
     rng = random.Random(args.seed)
-    pools = {name: Pool(name, patterns, random.Random(args.seed * 1000 + i))
-             for i, (name, patterns) in enumerate(sorted(POOLS.items()))}
+    items = {name: [("path", f) for f in pool_files(patterns)] for name, patterns in POOLS.items()}
+    for g in args.glob:
+        kind, _, pattern = g.partition("=")
+        if kind not in POOLS:
+            ap.error("--glob: no pool %r (pools: %s)" % (kind, ", ".join(sorted(POOLS))))
+        known = {f for _, f in items[kind]}
+        items[kind] += [("path", f) for f in pool_files([pattern]) if f not in known]
+    for pack in args.pack:
+        for kind, texts in read_pack(pack).items():
+            items[kind] += [("text", t) for t in texts]
+    pools = {name: Pool(name, items[name], random.Random(args.seed * 1000 + i))
+             for i, name in enumerate(sorted(POOLS))}
     docs = sample.plan_documents(rng, total)
 
     n_chunks = 2 if args.files > 1 else 1

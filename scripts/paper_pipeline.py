@@ -95,12 +95,13 @@ def main():
     used = dict.fromkeys(SHARES, 0)
     rng = random.Random(args.seed)
     files = sorted(glob.glob(os.path.join(args.input, "**", "*.jsonl.zst"), recursive=True))
-    buffer, written, read_bytes, docs, kept = [], 0, 0, 0, 0
+    buffer, written, read_bytes, read_tokens, docs, kept = [], 0, 0, 0, 0, 0
     with open(args.out, "wb") as out, mp.Pool(args.processes, initializer=_init, initargs=(args.model,)) as pool:
         for tokenized, nbytes in pool.imap(_tokenize, batches(files), chunksize=1):
             read_bytes += nbytes
             for source, ids in tokenized:
                 docs += 1
+                read_tokens += len(ids)
                 room = budget.get(source, 0) - used.get(source, 0)
                 if room <= 0:
                     continue
@@ -120,7 +121,8 @@ def main():
                 pool.terminate()
                 break
     print(json.dumps({"seconds": round(time.time() - t0, 3), "tokens_written": written, "documents_read": docs,
-                      "documents_kept": kept, "bytes_read": read_bytes, "processes": args.processes}))
+                      "documents_kept": kept, "bytes_read": read_bytes, "tokens_read": read_tokens,
+                      "processes": args.processes}))
 
 
 if __name__ == "__main__":

@@ -255,6 +255,9 @@ int main(int argc, char** argv) {
                        "Testing: bound the batches read ahead of the consumer")
              ->check(CLI::Range(1, 1 << 20))
              ->group("");
+         c->add_option("--readers", build.options.readers, "Benchmarks: reader threads")
+             ->check(CLI::Range(1, 64))
+             ->group("");
          c->add_option("--interleave-memory-tokens", build.options.interleave_memory_tokens,
                        "Testing: tokens the interleaver holds in memory before spilling to disk")
              ->check(CLI::PositiveNumber)

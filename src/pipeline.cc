@@ -148,8 +148,7 @@ Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer
   threads_ = ResolveThreads(threads);
   // Decompression and parsing run at a few hundred MB/s per thread; one
   // reader per four tokenizer threads keeps the tokenizers fed.
-  readers_ = std::clamp(threads_ / 4, 1, 8);
-  readers_ = std::max(1, std::min<int>(readers_, static_cast<int>(order_.size())));
+  set_readers(std::clamp(threads_ / 4, 1, 8));
   // Batches (about 1 MiB of text each) read and not yet consumed. Next()
   // takes files in order, so every reader but the current file's must read
   // ahead by whole files to stay busy: a bound per reader smaller than a
@@ -169,10 +168,14 @@ Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer
   per_file_.resize(order_.size());
   per_file_pushed_.assign(order_.size(), 0);
   file_done_.assign(order_.size(), 0);
-  in_flight_.assign(static_cast<size_t>(readers_), 0);
 }
 
 Pipeline::~Pipeline() { Stop(); }
+
+void Pipeline::set_readers(int readers) {
+  readers_ = std::max(1, std::min<int>(readers, static_cast<int>(order_.size())));
+  in_flight_.assign(static_cast<size_t>(readers_), 0);
+}
 
 void Pipeline::Start() {
   readers_running_ = readers_;

@@ -35,6 +35,8 @@ struct BuildOptions {
   // For tests (hidden --read-ahead-batches): batches read and not yet
   // consumed, all readers together; 0 = the default (Pipeline).
   int read_ahead_batches = 0;
+  // For benchmarks (hidden --readers): reader threads; 0 = the default (Pipeline).
+  int readers = 0;
   // For tests (hidden --interleave-memory-tokens): tokens the interleaver
   // holds in memory before spilling queues to disk.
   uint64_t interleave_memory_tokens = 16ull << 20;

@@ -136,6 +136,9 @@ class Pipeline {
     max_in_flight_ = batches;
     max_in_flight_per_reader_ = batches;
   }
+  // Overrides the number of reader threads (benchmarks), capped at the files.
+  // REQUIRES: before Start(), readers >= 1.
+  void set_readers(int readers);
   void Start();
   // The next batch in file order, tokenized; nullptr when input is exhausted.
   std::shared_ptr<Batch> Next();

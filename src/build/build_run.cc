@@ -213,6 +213,7 @@ Status BuildRun::Stream() {
   if (options_.threads <= 0) AvailableCores(&cores);
   spdlog::info("tokenizer threads: {} ({})", pipeline_->threads(), cores);
   if (options_.read_ahead_batches > 0) pipeline_->set_read_ahead(options_.read_ahead_batches);
+  if (options_.readers > 0) pipeline_->set_readers(options_.readers);
   pipeline_->Start();
   Status status;
   while (status.ok() && !sampler_->Done() && !InterruptSignal()) {
