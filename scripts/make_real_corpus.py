@@ -180,7 +180,7 @@ class Pool:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--out", required=True, help="output directory (chunk1/, chunk2/ are created)")
+    ap.add_argument("--out", help="output directory (chunk1/, chunk2/ are created); required unless --write-pack")
     ap.add_argument("--tokens", default="30M", help="approx total tokens (suffixes K M B)")
     ap.add_argument("--files", type=int, default=8, help="output files, spread over chunk1/ and chunk2/")
     ap.add_argument("--seed", type=int, default=1, help="drives lengths, order and which text goes where")
@@ -194,6 +194,8 @@ def main():
     if args.write_pack:
         write_pack(args.write_pack, args.pack_pools.split(","), 19)
         return
+    if not args.out:
+        ap.error("--out is required (unless --write-pack)")
     total = sample.parse_count(args.tokens)
     if total <= 0 or args.files <= 0:
         ap.error("--tokens and --files must be positive")
