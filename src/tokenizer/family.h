@@ -10,10 +10,10 @@
 
 namespace lcde::tok {
 
-// What every member is given: the file, its sha256, the resolved mode.
+// What every member is given: the file and the resolved mode (the file's
+// sha256 is Tokenizer::Load's, computed meanwhile).
 struct LoadRequest {
   std::string path;
-  std::string sha256;
   TokenizerMode mode = TokenizerMode::kAuto;  // never kAuto's environment override: resolved
   TokenizerOptions options;
 };

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <unordered_map>
 
 #include "lcde/tokenizer/bpe_merge.h"
 #include "lcde/tokenizer/sentencepiece.h"
+#include "lcde/tokenizer/string_index.h"
 #include "sentencepiece_utf8.h"
 
 namespace lcde::tok {
@@ -69,7 +71,10 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
     *why_not = "not a BPE model";
     return nullptr;
   }
-  std::unordered_map<std::string_view, int32_t> normal, reserved;
+  // Pieces by string, NORMAL and reserved apart: flat indexes, since Build
+  // looks up every prefix and suffix of every piece (LLaMA-2: ~400K lookups,
+  // a third of the model's load time in node-based maps).
+  std::vector<std::string_view> normal_strings(info.pieces.size()), reserved_strings(info.pieces.size());
   int32_t unk_id = -1;
   std::vector<float> scores;
   for (size_t i = 0; i < info.pieces.size(); ++i) {
@@ -81,16 +86,16 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
           *why_not = "piece '" + p.piece + "' has a NaN score";
           return nullptr;
         }
-        normal.emplace(p.piece, id);
+        normal_strings[i] = p.piece;
         scores.push_back(p.score);
         break;
       case kUnknown:
         if (unk_id < 0) unk_id = id;
-        reserved.emplace(p.piece, id);
+        reserved_strings[i] = p.piece;
         break;
       case kControl:
       case kByte:
-        reserved.emplace(p.piece, id);
+        reserved_strings[i] = p.piece;
         break;
       default:
         *why_not = "piece type " + std::to_string(p.type) + " is not modelled natively";
@@ -105,15 +110,18 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
     *why_not = "too many pieces";
     return nullptr;
   }
-  for (const auto& [piece, id] : normal) {
-    if (reserved.count(piece)) {
-      *why_not = "piece '" + std::string(piece) + "' is both NORMAL and reserved";
+  // The library refuses a model that defines a piece twice, so the strings
+  // are unique, as StringIndex requires, within each index.
+  const StringIndex normal(&normal_strings), reserved(&reserved_strings);
+  for (size_t i = 0; i < info.pieces.size(); ++i) {
+    if (normal_strings[i].data() != nullptr && reserved.Find(normal_strings[i]) >= 0) {
+      *why_not = "piece '" + info.pieces[i].piece + "' is both NORMAL and reserved";
       return nullptr;
     }
   }
   auto piece_to_id = [&](std::string_view s) -> int32_t {
-    if (auto it = reserved.find(s); it != reserved.end()) return it->second;
-    if (auto it = normal.find(s); it != normal.end()) return it->second;
+    if (int32_t id = reserved.Find(s); id >= 0) return id;
+    if (int32_t id = normal.Find(s); id >= 0) return id;
     return unk_id;
   };
 
@@ -131,17 +139,29 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
   }
   // Score ranks, best first: the library compares float scores; equal
   // floats tie (and then the leftmost pair wins), so equal scores get equal
-  // ranks.
-  std::sort(scores.begin(), scores.end());
-  scores.erase(std::unique(scores.begin(), scores.end(), [](float a, float b) { return a == b; }),
-               scores.end());
+  // ranks. Trained models list their pieces best first, so the ranks are
+  // usually one pass; otherwise the distinct scores are sorted.
   std::vector<uint32_t> rank(info.pieces.size(), 0);
-  for (size_t i = 0; i < info.pieces.size(); ++i) {
-    if (info.pieces[i].type != kNormal) continue;
-    const float sc = info.pieces[i].score;
-    auto it = std::lower_bound(scores.begin(), scores.end(), sc);
-    rank[i] = static_cast<uint32_t>(scores.end() - it - 1);
+  if (std::is_sorted(scores.begin(), scores.end(), std::greater<float>())) {
+    uint32_t r = 0;
+    const float* previous = nullptr;
+    for (size_t i = 0; i < info.pieces.size(); ++i) {
+      if (info.pieces[i].type != kNormal) continue;
+      if (previous != nullptr && info.pieces[i].score != *previous) ++r;
+      previous = &info.pieces[i].score;
+      rank[i] = r;
+    }
+  } else {
+    std::sort(scores.begin(), scores.end());
+    scores.erase(std::unique(scores.begin(), scores.end(), [](float a, float b) { return a == b; }),
+                 scores.end());
+    for (size_t i = 0; i < info.pieces.size(); ++i) {
+      if (info.pieces[i].type != kNormal) continue;
+      auto it = std::lower_bound(scores.begin(), scores.end(), info.pieces[i].score);
+      rank[i] = static_cast<uint32_t>(scores.end() - it - 1);
+    }
   }
+  const size_t distinct_scores = rank.empty() ? 0 : *std::max_element(rank.begin(), rank.end()) + 1;
 
   // Merge keys: a symbol of the library's BPE is either a NORMAL piece (key =
   // its id) or a single character (key = its NORMAL id, else a synthetic key
@@ -149,7 +169,7 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
   std::unordered_map<std::string, int32_t> synthetic;
   int32_t next_key = static_cast<int32_t>(info.pieces.size());
   auto key_of = [&](std::string_view s) -> int32_t {
-    if (auto it = normal.find(s); it != normal.end()) return it->second;
+    if (int32_t id = normal.Find(s); id >= 0) return id;
     if (!IsSingleChar(s)) return -1;
     auto [it, inserted] = synthetic.emplace(std::string(s), next_key);
     if (inserted) ++next_key;
@@ -168,7 +188,7 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
       rules.push_back({(static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b), static_cast<int32_t>(i)});
     }
   }
-  m.small_keys = next_key <= 0xFFFF && scores.size() <= 0xFFFF;
+  m.small_keys = next_key <= 0xFFFF && distinct_scores <= 0xFFFF;
   if (m.small_keys) {
     m.merges32.Init(rules.size());
     for (const auto& [k, v] : rules) {
@@ -189,8 +209,8 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
   }
   for (const auto& [s, key] : synthetic) char_infos[s] = CharInfo{};
   for (auto& [s, ci] : char_infos) {
-    if (auto it = normal.find(s); it != normal.end()) {
-      ci.key = it->second;
+    if (int32_t id = normal.Find(s); id >= 0) {
+      ci.key = id;
     } else if (auto it2 = synthetic.find(s); it2 != synthetic.end()) {
       ci.key = it2->second;
     } else {

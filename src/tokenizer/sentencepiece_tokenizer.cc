@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 
 #include "family.h"
 #include "lcde/tokenizer/cached_segments.h"
@@ -123,7 +124,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   // Sets up the segment path when the model allows it; else leaves the
   // library path with encoder_note_ saying why.
   Status PlanFastPath(const LoadRequest& request, const SpmModelInfo& info);
-  bool SelfTestPasses(const SpmModelInfo& info) const;
+  std::vector<std::vector<int32_t>> ReferenceIds(const std::vector<std::string>& texts) const;
+  bool SelfTestPasses(const std::vector<std::string>& texts, const std::vector<std::vector<int32_t>>& want) const;
   Status EncodeKey(std::string_view key, std::vector<int32_t>* out) const;
 
   std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
@@ -145,7 +147,6 @@ Result<std::unique_ptr<Tokenizer>> SentencePieceTokenizer::Load(const LoadReques
   }
   t->kind_ = kSentencePieceKind;
   t->model_path_ = request.path;
-  t->sha256_ = request.sha256;
   t->vocab_size_ = t->processor_->GetPieceSize();
   t->bos_id_ = t->processor_->bos_id();
   t->eos_id_ = t->processor_->eos_id();
@@ -162,8 +163,17 @@ Result<std::unique_ptr<Tokenizer>> SentencePieceTokenizer::Load(const LoadReques
     spdlog::debug("tokenizer {}: library path ({})", request.path, t->encoder_note_);
     return std::unique_ptr<Tokenizer>(std::move(t));
   }
+  // The library encodes the self-test texts while the fast path's tables
+  // are built: each is about half of what loading costs beyond the library's
+  // own load.
+  // (The thread holds the object, not `t`, which the return moves from
+  // before `reference` is destroyed, waiting for it.)
+  const std::vector<std::string> self_test = SelfTestTexts(info);
+  const SentencePieceTokenizer* self = t.get();
+  std::future<std::vector<std::vector<int32_t>>> reference =
+      std::async(std::launch::async, [self, &self_test] { return self->ReferenceIds(self_test); });
   LCDE_RETURN_IF_ERROR(t->PlanFastPath(request, info));
-  if (t->fast_ && !t->SelfTestPasses(info)) {
+  if (t->fast_ && !t->SelfTestPasses(self_test, reference.get())) {
     spdlog::warn("tokenizer {}: the fast path disagrees with the library on a self-test text; using the library",
                  request.path);
     t->fast_ = false;
@@ -208,14 +218,25 @@ Status SentencePieceTokenizer::PlanFastPath(const LoadRequest& request, const Sp
   return Status::Ok();
 }
 
-// The fast path must give the library's ids on a battery of corner cases and
-// on the model's own pieces; if not, the library is used.
-bool SentencePieceTokenizer::SelfTestPasses(const SpmModelInfo& info) const {
-  for (const std::string& text : SelfTestTexts(info)) {
-    std::vector<int32_t> got, want;
-    Status s1 = Encode(text, false, false, &got);
-    Status s2 = EncodeReference(text, false, false, &want);
-    if (!s1.ok() || !s2.ok() || got != want) return false;
+// The library's ids of each text; empty when the library fails on one.
+std::vector<std::vector<int32_t>> SentencePieceTokenizer::ReferenceIds(const std::vector<std::string>& texts) const {
+  std::vector<std::vector<int32_t>> ids(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (!EncodeReference(texts[i], false, false, &ids[i]).ok()) return {};
+  }
+  return ids;
+}
+
+// The fast path must give the library's ids (`want`, ReferenceIds) on a
+// battery of corner cases and on the model's own pieces; if not, the library
+// is used.
+bool SentencePieceTokenizer::SelfTestPasses(const std::vector<std::string>& texts,
+                                            const std::vector<std::vector<int32_t>>& want) const {
+  if (want.size() != texts.size()) return false;
+  std::vector<int32_t> got;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    got.clear();
+    if (!Encode(texts[i], false, false, &got).ok() || got != want[i]) return false;
   }
   return true;
 }

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "family.h"
 #include "lcde/config.h"
@@ -62,11 +63,15 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_path
   Result<TokenizerMode> mode = ResolveMode(options.mode);
   if (!mode.ok()) return mode.status();
   request.mode = *mode;
-  Result<std::string> sha = Sha256File(model_path);
-  if (!sha.ok()) return sha.status();
-  request.sha256 = *sha;
-  if (LooksLikeJson(model_path)) return tok::LoadTokenizerJson(request);
-  return tok::LoadSentencePiece(request);
+  // Hashing the file runs beside the parsing: a few ms of a start-up that
+  // every build and scan pays.
+  std::future<Result<std::string>> sha = std::async(std::launch::async, Sha256File, model_path);
+  Result<std::unique_ptr<Tokenizer>> tokenizer =
+      LooksLikeJson(model_path) ? tok::LoadTokenizerJson(request) : tok::LoadSentencePiece(request);
+  Result<std::string> digest = sha.get();
+  if (!digest.ok()) return digest.status();
+  if (tokenizer.ok()) (*tokenizer)->sha256_ = *digest;
+  return tokenizer;
 }
 
 Status ResolveTokenizerConfig(const Tokenizer& tokenizer, TokenizerConfig* config) {

@@ -143,7 +143,6 @@ Result<std::unique_ptr<Tokenizer>> TokenizerJsonTokenizer::Load(const LoadReques
   std::unique_ptr<TokenizerJsonTokenizer> t(new TokenizerJsonTokenizer());
   t->kind_ = kTokenizerJsonKind;
   t->model_path_ = request.path;
-  t->sha256_ = request.sha256;
   t->vocab_size_ = static_cast<int>(spec->token_bytes.size());
   LCDE_RETURN_IF_ERROR(t->SetSpecialIds(*spec));
   t->nfc_ = spec->nfc;
