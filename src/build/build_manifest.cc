@@ -173,6 +173,9 @@ Result<json> BuildRun::Manifest() {
   }
   m["totals"] = {{"chunks", packer_->chunks_written()}, {"tokens", packer_->tokens_written()}};
   m["stats"] = StatsToJson(stats_->Finish(m), json::object());
+  // The pieces of the first chunks are in the .seg files already; the
+  // manifest keeps the dataset's figures only (`lcde stats --json` has them).
+  m["stats"].erase("first_chunks");
   return m;
 }
 
