@@ -312,7 +312,8 @@ int main(int argc, char** argv) {
          c->add_option("-o,--output", report.output, "The HTML file to write")->required();
          c->add_option("--scan", report.scans,
                        "`lcde scan --json` output of the input: one for every dataset, or one per dataset in "
-                       "order (repeatable)");
+                       "order (repeatable)")
+             ->allow_extra_args(false);  // one file per --scan: DIRs may follow
        },
        [&] { return Report(lcde::WriteReport(report)); }},
       {"help", "Show this help", [](CLI::App*) {}, [&top_help] {

@@ -1,5 +1,6 @@
 #include "lcde/report.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -82,6 +83,21 @@ std::string PageTitle(const std::vector<ReportArm>& arms) {
   return "lcde report: " + std::to_string(arms.size()) + " datasets compared (" + names + ")";
 }
 
+// Names that more than one arm has.
+std::vector<std::string> RepeatedNames(const std::vector<ReportArm>& arms) {
+  std::vector<std::string> repeated;
+  for (size_t i = 0; i < arms.size(); ++i) {
+    for (size_t k = i + 1; k < arms.size(); ++k) {
+      if (arms[i].name == arms[k].name) repeated.push_back(arms[i].name);
+    }
+  }
+  return repeated;
+}
+
+bool Contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 }  // namespace
 
 Result<ReportArm> LoadReportArm(const std::string& dir) {
@@ -119,14 +135,19 @@ Result<nlohmann::json> LoadScanJson(const std::string& path) {
 }
 
 void MakeArmNamesDistinct(std::vector<ReportArm>* arms) {
-  for (size_t i = 0; i < arms->size(); ++i) {
-    bool repeated = false;
-    for (size_t k = 0; k < arms->size(); ++k) repeated = repeated || (k != i && (*arms)[k].name == (*arms)[i].name);
-    if (!repeated) continue;
-    fs::path path = fs::path((*arms)[i].dir).lexically_normal();
+  // First the parent directory's name (a/out, b/out), then, for what is
+  // still repeated (the same directory twice), the arm's position.
+  std::vector<std::string> repeated = RepeatedNames(*arms);
+  for (auto& arm : *arms) {
+    if (!Contains(repeated, arm.name)) continue;
+    fs::path path = fs::path(arm.dir).lexically_normal();
     if (!path.has_filename()) path = path.parent_path();
     const std::string parent = path.parent_path().filename().string();
-    (*arms)[i].name = (parent.empty() ? "" : parent + "/") + (*arms)[i].name + " #" + std::to_string(i + 1);
+    if (!parent.empty()) arm.name = parent + "/" + arm.name;
+  }
+  repeated = RepeatedNames(*arms);
+  for (size_t i = 0; i < arms->size(); ++i) {
+    if (Contains(repeated, (*arms)[i].name)) (*arms)[i].name += " #" + std::to_string(i + 1);
   }
 }
 

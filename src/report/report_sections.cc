@@ -219,8 +219,10 @@ std::string LengthSection(const std::vector<ReportArm>& arms) {
            NumberCell(target.is_number() ? Percent(target.get<double>()) : "-");
   });
   std::string input_long;
-  for (const auto& arm : arms) {
-    if (arm.scan.is_null()) continue;
+  for (size_t a = 0; a < arms.size(); ++a) {
+    const ReportArm& arm = arms[a];
+    // Arms of one corpus share their scan: said once.
+    if (arm.scan.is_null() || (a > 0 && arm.scan == arms[a - 1].scan)) continue;
     input_long += "<li>input of " + EscapeXml(arm.name) + ": " +
                   Percent(Number(At(arm.scan, "long_token_fraction"))) + " of tokens in documents of at least " +
                   WithThousands(Count(At(arm.scan, "length_threshold"))) + " tokens</li>";
