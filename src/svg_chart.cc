@@ -206,7 +206,7 @@ std::string RenderLineChart(const LineChart& chart) {
 }
 
 std::string RenderStripChart(const StripChart& chart) {
-  constexpr double kLabelWidth = 70, kRowHeight = 14, kRowGap = 3, kStripWidth = 560;
+  constexpr double kLabelWidth = 70, kRowHeight = 14, kRowGap = 3, kStripWidth = 460;
   double longest = 0;
   for (const auto& row : chart.rows) {
     double total = 0;

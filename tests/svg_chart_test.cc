@@ -76,7 +76,7 @@ TEST(SvgChartTest, StripChartRowsAndPieces) {
   EXPECT_EQ(Count(svg, "class=\"row\""), 2u);
   EXPECT_EQ(Values(svg, "piece"), (std::vector<std::string>{"10.0", "6.0", "16.0"}));
   // Both rows hold 16 tokens: both span the full strip width.
-  EXPECT_NE(svg.find("width=\"560.00\" height=\"14.00\" fill=\"#222\""), std::string::npos) << svg;
+  EXPECT_NE(svg.find("width=\"460.00\" height=\"14.00\" fill=\"#222\""), std::string::npos) << svg;
 }
 
 TEST(SvgChartTest, NamesAreEscaped) {
