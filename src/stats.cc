@@ -287,6 +287,12 @@ nlohmann::json StatsToJson(const DatasetStats& st, const nlohmann::json& manifes
   return j;
 }
 
+nlohmann::json ManifestStatsJson(const DatasetStats& st) {
+  nlohmann::json j = StatsToJson(st, nlohmann::json::object());
+  j.erase("first_chunks");
+  return j;
+}
+
 std::string FormatStats(const DatasetStats& st, const nlohmann::json& manifest) {
   std::string out;
   char line[1024];

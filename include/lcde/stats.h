@@ -130,6 +130,10 @@ Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& 
 // the keys an older manifest has.
 nlohmann::json StatsToJson(const DatasetStats& stats, const nlohmann::json& manifest);
 
+// The manifest's `stats`: StatsToJson less `first_chunks` (the .seg files
+// hold the pieces; the manifest keeps the dataset's figures).
+nlohmann::json ManifestStatsJson(const DatasetStats& stats);
+
 // The human-readable report.
 std::string FormatStats(const DatasetStats& stats, const nlohmann::json& manifest);
 

@@ -172,10 +172,7 @@ Result<json> BuildRun::Manifest() {
                        {"tokens_per_source", config_.validation.tokens_per_source}};
   }
   m["totals"] = {{"chunks", packer_->chunks_written()}, {"tokens", packer_->tokens_written()}};
-  m["stats"] = StatsToJson(stats_->Finish(m), json::object());
-  // The pieces of the first chunks are in the .seg files already; the
-  // manifest keeps the dataset's figures only (`lcde stats --json` has them).
-  m["stats"].erase("first_chunks");
+  m["stats"] = ManifestStatsJson(stats_->Finish(m));
   return m;
 }
 
