@@ -96,7 +96,10 @@ std::string EscapeXml(std::string_view text) {
 std::string ExactNumber(double value) { return nlohmann::json(value).dump(); }
 
 std::string FormatValue(double value, ValueFormat format) {
-  if (format == ValueFormat::kPercent) return Fmt(value * 100 >= 10 || value == 0 ? "%.0f%%" : "%.1f%%", value * 100);
+  if (format == ValueFormat::kPercent) {
+    const double percent = value * 100;  // whole percents without decimals: axis ticks read 25%, 12.5%
+    return Fmt(std::abs(percent - std::round(percent)) < 1e-9 ? "%.0f%%" : "%.1f%%", percent);
+  }
   return WithThousands(static_cast<uint64_t>(std::llround(std::max(0.0, value))));
 }
 

@@ -93,8 +93,9 @@ TEST(SvgChartTest, ExactNumberReadsBackTheSameDouble) {
   for (double v : {0.0, 1.0 / 3, 0.5337477, 1e-9, 123456789.0}) {
     EXPECT_EQ(std::stod(ExactNumber(v)), v);
   }
-  EXPECT_EQ(FormatValue(0.1234, ValueFormat::kPercent), "12%");
-  EXPECT_EQ(FormatValue(0.05, ValueFormat::kPercent), "5.0%");
+  EXPECT_EQ(FormatValue(0.1234, ValueFormat::kPercent), "12.3%");
+  EXPECT_EQ(FormatValue(0.125, ValueFormat::kPercent), "12.5%");
+  EXPECT_EQ(FormatValue(0.25, ValueFormat::kPercent), "25%");
   EXPECT_EQ(FormatValue(1234567, ValueFormat::kCount), "1,234,567");
   EXPECT_NE(PaletteColor(0), PaletteColor(1));
 }

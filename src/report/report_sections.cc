@@ -27,6 +27,9 @@ const json& At(const json& j, const std::string& key) {
   return it == j.end() ? kNull : *it;
 }
 
+// A manifest value as text: strings without their JSON quotes.
+std::string Text(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+
 double Number(const json& j) { return j.is_number() ? j.get<double>() : 0.0; }
 uint64_t Count(const json& j) { return j.is_number() ? j.get<uint64_t>() : 0; }
 
@@ -346,12 +349,12 @@ std::string IdentitySection(const std::vector<ReportArm>& arms) {
   };
   static const Row kRows[] = {
       {"directory", [](const ReportArm& a) { return a.dir; }},
-      {"lcde version", [](const ReportArm& a) { return At(a.manifest, "lcde_version").dump(); }},
-      {"format version", [](const ReportArm& a) { return At(a.manifest, "format_version").dump(); }},
-      {"strategy", [](const ReportArm& a) { return At(a.manifest, "strategy").dump(); }},
-      {"seed", [](const ReportArm& a) { return At(a.manifest, "seed").dump(); }},
-      {"tokenizer", [](const ReportArm& a) { return At(At(a.manifest, "tokenizer"), "model").dump(); }},
-      {"tokenizer sha256", [](const ReportArm& a) { return At(At(a.manifest, "tokenizer"), "sha256").dump(); }},
+      {"lcde version", [](const ReportArm& a) { return Text(At(a.manifest, "lcde_version")); }},
+      {"format version", [](const ReportArm& a) { return Text(At(a.manifest, "format_version")); }},
+      {"strategy", [](const ReportArm& a) { return Text(At(a.manifest, "strategy")); }},
+      {"seed", [](const ReportArm& a) { return Text(At(a.manifest, "seed")); }},
+      {"tokenizer", [](const ReportArm& a) { return Text(At(At(a.manifest, "tokenizer"), "model")); }},
+      {"tokenizer sha256", [](const ReportArm& a) { return Text(At(At(a.manifest, "tokenizer"), "sha256")); }},
       {"sequence length", [](const ReportArm& a) { return WithThousands(Count(At(a.stats, "sequence_length"))); }},
       {"chunks", [](const ReportArm& a) { return WithThousands(Count(At(a.stats, "chunks"))); }},
       {"tokens", [](const ReportArm& a) { return WithThousands(Count(At(a.stats, "tokens"))); }},
