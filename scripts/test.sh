@@ -4,10 +4,12 @@
 #                       end-to-end tests, the Python reader's tests, the
 #                       fuzz-input replays (tests/fuzz/corpus, regressions)
 #                       and scripts/slurm/ on a one-node SLURM cluster
-#                       (tests/slurm/run.sh, label slurm)
+#                       (tests/slurm/run.sh, label slurm) and `lcde report`
+#                       in headless chromium (tests/browser/run.sh, label
+#                       browser)
 #   asan   build-asan/  -DLCDE_SANITIZE=ON (AddressSanitizer + UBSan, leaks
 #                       too): the same ctest, on a sanitized lcde binary,
-#                       less the SLURM run
+#                       less the SLURM and browser runs
 #   fuzz   build-fuzz/  scripts/fuzz.sh $FUZZ_SECONDS: replays the saved
 #                       regressions, then fuzzes each target (clang, libFuzzer)
 # Every stage runs even after one fails; exits 1 when any failed.

@@ -17,6 +17,7 @@
 #include "lcde/inspect.h"
 #include "lcde/manifest.h"
 #include "lcde/merge.h"
+#include "lcde/report.h"
 #include "lcde/scan.h"
 #include "lcde/stats.h"
 #include "lcde/verify.h"
@@ -214,6 +215,7 @@ int main(int argc, char** argv) {
   std::string verify_path;
   std::string merge_dir;
   ScanArgs scan;
+  lcde::ReportOptions report;
   lcde::MergeOptions merge_options;
   CLI::Option* build_task_index = nullptr;
   CLI::Option* build_num_tasks = nullptr;
@@ -307,6 +309,16 @@ int main(int argc, char** argv) {
              ->capture_default_str();
        },
        [&] { return RunInspectCommand(inspect); }},
+      {"report", "Write one HTML page (charts, no script) showing a dataset, or comparing several",
+       [&](CLI::App* c) {
+         c->add_option("dirs", report.datasets, "Dataset directories (several: compared side by side)")->required();
+         c->add_option("-o,--output", report.output, "The HTML file to write")->required();
+         c->add_option("--scan", report.scans,
+                       "`lcde scan --json` output of the input: one for every dataset, or one per dataset in "
+                       "order (repeatable)")
+             ->allow_extra_args(false);  // one file per --scan: DIRs may follow
+       },
+       [&] { return Report(lcde::WriteReport(report)); }},
       {"help", "Show this help", [](CLI::App*) {}, [&top_help] {
          std::cout << top_help;
          return kExitOk;

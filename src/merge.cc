@@ -157,7 +157,7 @@ Status MergeValidation(const fs::path& dir, const std::vector<Part>& parts) {
     }
     merged["validation"] = {{"tokens_per_source", budget}, {"unfilled", unfilled}};
     merged["merged_from_tasks"] = parts.size();
-    merged["stats"] = StatsToJson(*st, json::object());
+    merged["stats"] = ManifestStatsJson(*st);
     LCDE_RETURN_IF_ERROR(WriteManifest(out.string(), merged));
   }
   for (const auto& p : parts) {
@@ -318,7 +318,7 @@ Status MergeDataset(const std::string& dir, const MergeOptions& options) {
   m["totals"] = totals;
   auto st = ComputeStats(dir, m);
   if (!st.ok()) return st.status();
-  m["stats"] = StatsToJson(*st, json::object());
+  m["stats"] = ManifestStatsJson(*st);
   // Stale shards of an earlier, larger merge must not linger past the manifest.
   for (size_t i = next;; ++i) {
     fs::path stale = fs::path(dir) / (DatasetWriter::ShardName(i) + ".idx");

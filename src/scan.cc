@@ -1,6 +1,7 @@
 #include "lcde/scan.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include "lcde/pipeline.h"
 #include "lcde/reader.h"
 #include "lcde/sampler.h"
+#include "lcde/stats.h"
 #include "lcde/tokenizer.h"
 #include "lcde/text.h"
 
@@ -22,6 +24,8 @@ namespace {
 constexpr double kDefaultBytesPerToken = 4.0;
 // Documents per source tokenized exactly to calibrate an estimate.
 constexpr uint64_t kCalibrationDocs = 200;
+
+double Ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
 
 void AddDocument(SourceProfile* p, uint64_t tokens, uint64_t bytes, uint64_t threshold) {
   p->documents++;
@@ -174,15 +178,32 @@ nlohmann::json ScanToJson(const ScanResult& r) {
   j["length_threshold"] = r.length_threshold;
   j["rejected"] = r.rejected;
   nlohmann::json sources = nlohmann::json::object();
+  std::array<uint64_t, kLengthBuckets> all_buckets{};
+  uint64_t all_tokens = 0, all_long_tokens = 0;
   for (const auto& [name, p] : r.sources) {
+    // The buckets of `lcde stats`: tokens by document length, as shares.
+    std::array<uint64_t, kLengthBuckets> buckets{};
+    for (uint32_t length : p.lengths) buckets[LengthBucket(length)] += length;
+    nlohmann::json length_buckets = nlohmann::json::object();
+    for (size_t b = 0; b < kLengthBuckets; ++b) {
+      length_buckets[LengthBucketName(b)] = Ratio(buckets[b], p.tokens);
+      all_buckets[b] += buckets[b];
+    }
+    all_tokens += p.tokens;
+    all_long_tokens += p.long_tokens;
     nlohmann::json pct = nlohmann::json::object();
     for (double q : {25.0, 50.0, 75.0, 90.0, 95.0, 99.0}) pct["p" + std::to_string(static_cast<int>(q))] = p.Percentile(q);
     pct["max"] = p.lengths.empty() ? 0 : p.lengths.back();
     sources[name] = {{"documents", p.documents}, {"tokens", p.tokens}, {"bytes", p.bytes},
                      {"long_token_fraction", p.tokens ? static_cast<double>(p.long_tokens) / static_cast<double>(p.tokens) : 0.0},
-                     {"length_percentiles", pct}};
+                     {"length_percentiles", pct}, {"length_buckets", length_buckets}};
   }
   j["sources"] = sources;
+  j["tokens"] = all_tokens;
+  j["long_token_fraction"] = Ratio(all_long_tokens, all_tokens);
+  nlohmann::json length_buckets = nlohmann::json::object();
+  for (size_t b = 0; b < kLengthBuckets; ++b) length_buckets[LengthBucketName(b)] = Ratio(all_buckets[b], all_tokens);
+  j["length_buckets"] = length_buckets;
   return j;
 }
 

@@ -69,6 +69,18 @@ size_t LengthBucket(uint64_t doc_tokens) {
   return b;
 }
 
+const char* DocsPerChunkBucketName(size_t bucket) {
+  static const char* kNames[kDocsPerChunkBuckets] = {"1",     "2-3",     "4-7",     "8-15",    "16-31",
+                                                     "32-63", "64-127", "128-255", "256-511", "512+"};
+  return kNames[bucket];
+}
+
+size_t DocsPerChunkBucket(uint64_t docs) {
+  size_t b = 0;
+  while (b + 1 < kDocsPerChunkBuckets && docs >= (uint64_t{2} << b)) ++b;
+  return b;
+}
+
 uint64_t DatasetStats::long_tokens() const {
   uint64_t n = 0;
   for (const auto& s : sources) n += s.long_tokens;
@@ -108,6 +120,10 @@ size_t SourceStats::worst_window(const DatasetStats& dataset) const {
 void StatsAccumulator::AddChunk(uint64_t chunk, std::span<const Segment> segments) {
   (void)chunk;  // chunks come in order: its index is chunks()
   segments_per_chunk_.push_back(segments.size());
+  if (first_chunks_.size() < kFirstChunks) {
+    auto& pieces = first_chunks_.emplace_back();
+    for (const Segment& s : segments) pieces.push_back({s.source, s.length});
+  }
   auto& present = chunk_sources_.emplace_back();
   for (const Segment& s : segments) {
     if (s.source >= sources_.size()) sources_.resize(s.source + 1);
@@ -199,6 +215,8 @@ DatasetStats StatsAccumulator::Finish(const nlohmann::json& manifest) const {
     st.docs_per_chunk_max = sorted.back();
     st.docs_per_chunk_median = sorted[sorted.size() / 2];
   }
+  for (uint64_t docs : segments_per_chunk_) st.docs_per_chunk_histogram[DocsPerChunkBucket(docs)]++;
+  st.first_chunks = first_chunks_;
   return st;
 }
 
@@ -250,8 +268,28 @@ nlohmann::json StatsToJson(const DatasetStats& st, const nlohmann::json& manifes
                          {"min", st.docs_per_chunk_min},
                          {"median", st.docs_per_chunk_median},
                          {"max", st.docs_per_chunk_max}};
+  nlohmann::json histogram = nlohmann::json::object();
+  for (size_t b = 0; b < kDocsPerChunkBuckets; ++b) histogram[DocsPerChunkBucketName(b)] = st.docs_per_chunk_histogram[b];
+  j["docs_per_chunk_histogram"] = histogram;
+  // Each piece as [source name, tokens], in chunk order.
+  nlohmann::json first = nlohmann::json::array();
+  for (const auto& chunk : st.first_chunks) {
+    nlohmann::json pieces = nlohmann::json::array();
+    for (const ChunkPiece& p : chunk) {
+      const std::string name = p.source < st.sources.size() ? st.sources[p.source].name : "";
+      pieces.push_back({name, p.tokens});
+    }
+    first.push_back(pieces);
+  }
+  j["first_chunks"] = first;
   if (manifest.contains("reading")) j["reading"] = manifest["reading"];
   if (manifest.contains("sampling")) j["sampling"] = manifest["sampling"];
+  return j;
+}
+
+nlohmann::json ManifestStatsJson(const DatasetStats& st) {
+  nlohmann::json j = StatsToJson(st, nlohmann::json::object());
+  j.erase("first_chunks");
   return j;
 }
 

@@ -169,7 +169,7 @@ Result<std::vector<uint64_t>> BuildValidation(const ValidationPlan& plan) {
     fs::path d = root / s.name;
     auto st = ComputeStats(d.string(), m);
     if (!st.ok()) return st.status();
-    m["stats"] = StatsToJson(*st, json::object());
+    m["stats"] = ManifestStatsJson(*st);
     LCDE_RETURN_IF_ERROR(WriteManifest(d.string(), m));
   }
   std::sort(held.begin(), held.end());

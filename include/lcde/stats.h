@@ -26,6 +26,22 @@ size_t LengthBucket(uint64_t doc_tokens);
 // windows, first to last (chunk i is in window i * kMixtureWindows / chunks).
 inline constexpr size_t kMixtureWindows = 10;
 
+// Documents (segments) per chunk, counted in buckets of powers of two:
+// 1, 2-3, 4-7, ..., 512+. Fixed edges, so datasets compare bucket by bucket.
+inline constexpr size_t kDocsPerChunkBuckets = 10;
+const char* DocsPerChunkBucketName(size_t bucket);
+size_t DocsPerChunkBucket(uint64_t docs);
+
+// The first chunks are kept piece by piece, to show what a training sequence
+// is made of (`lcde report`'s strip); later chunks only in totals.
+inline constexpr size_t kFirstChunks = 16;
+
+// One document piece of a chunk, in chunk order.
+struct ChunkPiece {
+  uint32_t source = 0;
+  uint32_t tokens = 0;
+};
+
 struct SourceStats {
   std::string name;
   uint64_t tokens = 0;
@@ -56,6 +72,8 @@ struct DatasetStats {
   // Documents (segments) per chunk.
   double docs_per_chunk_mean = 0;
   uint64_t docs_per_chunk_min = 0, docs_per_chunk_median = 0, docs_per_chunk_max = 0;
+  std::array<uint64_t, kDocsPerChunkBuckets> docs_per_chunk_histogram{};  // chunks per bucket
+  std::vector<std::vector<ChunkPiece>> first_chunks;  // at most kFirstChunks
 
   uint64_t long_tokens() const;
   std::array<uint64_t, kLengthBuckets> bucket_tokens() const;
@@ -93,6 +111,7 @@ class StatsAccumulator {
   uint64_t segments_ = 0;
   std::vector<SourceCount> sources_;
   std::vector<uint64_t> segments_per_chunk_;
+  std::vector<std::vector<ChunkPiece>> first_chunks_;
   // Per chunk, (source, tokens) for each source in it: the windows along
   // the dataset are cut once the chunk count is known.
   std::vector<std::vector<std::pair<uint32_t, uint32_t>>> chunk_sources_;
@@ -105,9 +124,15 @@ Result<DatasetStats> ComputeStats(const std::string& dir, const nlohmann::json& 
 // The figures as one JSON object (`lcde stats --json`, and the manifest's
 // `stats`): chunks, tokens, sequence_length, vocab_size, long_token_fraction,
 // sources.NAME.{tokens, share, target_share, documents, long_token_fraction,
-// length_buckets, along_dataset}, along_dataset, docs_per_chunk, and the
-// manifest's input/sampling counts.
+// length_buckets, along_dataset}, along_dataset, docs_per_chunk,
+// docs_per_chunk_histogram, first_chunks, and the manifest's input/sampling
+// counts. Keys are only ever added (docs/FORMAT.md): `lcde verify` compares
+// the keys an older manifest has.
 nlohmann::json StatsToJson(const DatasetStats& stats, const nlohmann::json& manifest);
+
+// The manifest's `stats`: StatsToJson less `first_chunks` (the .seg files
+// hold the pieces; the manifest keeps the dataset's figures).
+nlohmann::json ManifestStatsJson(const DatasetStats& stats);
 
 // The human-readable report.
 std::string FormatStats(const DatasetStats& stats, const nlohmann::json& manifest);

@@ -172,7 +172,7 @@ Result<json> BuildRun::Manifest() {
                        {"tokens_per_source", config_.validation.tokens_per_source}};
   }
   m["totals"] = {{"chunks", packer_->chunks_written()}, {"tokens", packer_->tokens_written()}};
-  m["stats"] = StatsToJson(stats_->Finish(m), json::object());
+  m["stats"] = ManifestStatsJson(stats_->Finish(m));
   return m;
 }
 
