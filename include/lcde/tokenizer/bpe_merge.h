@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "lcde/tokenizer/huge_pages.h"
@@ -135,11 +136,38 @@ struct BpeWork {
 // scanning their pairs for the best one instead of through the heap: no
 // stale candidates, no heap upkeep. Same choice: the smallest rank, the
 // leftmost among equal ranks (symbol indices follow text order).
-inline constexpr int32_t kScanMergeSymbols = 24;
+// A multiple of kRankLanes.
+inline constexpr int32_t kScanMergeSymbols = 64;
+inline constexpr int32_t kRankLanes = 8;
+inline constexpr uint32_t kNoPair = UINT32_MAX;
+// BpeWork::Reserve holds at least 64 symbols: room for the padded scan.
+static_assert(kScanMergeSymbols % kRankLanes == 0 && kScanMergeSymbols <= 64);
+
+// The index of the smallest of rank[0, padded), the first among equals; -1
+// when every one is kNoPair. REQUIRES: padded is a positive multiple of
+// kRankLanes. The array is scanned whole, dead symbols included (they hold
+// kNoPair): a block of kRankLanes at a time, with no dependency between the
+// lanes, which the compiler keeps in vector registers; far faster than
+// walking the live symbols' list, a load that waits on the one before.
+inline int32_t BestPair(const uint32_t* rank, int32_t padded) {
+  using Block = uint32_t __attribute__((vector_size(kRankLanes * sizeof(uint32_t))));
+  Block lanes;
+  std::memcpy(&lanes, rank, sizeof(lanes));
+  for (int32_t i = kRankLanes; i < padded; i += kRankLanes) {
+    Block block;
+    std::memcpy(&block, rank + i, sizeof(block));
+    lanes = block < lanes ? block : lanes;
+  }
+  uint32_t best = lanes[0];
+  for (int32_t k = 1; k < kRankLanes; ++k) best = std::min(best, static_cast<uint32_t>(lanes[k]));
+  if (best == kNoPair) return -1;
+  int32_t l = 0;
+  while (rank[l] != best) ++l;
+  return l;
+}
 
 template <typename Key>
 void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
-  constexpr uint32_t kNoPair = UINT32_MAX;
   int32_t* key = work->key.data();
   int32_t* prev = work->prev.data();
   int32_t* next = work->next.data();
@@ -165,15 +193,10 @@ void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t co
     next[i] = i + 1 < count ? i + 1 : -1;
   }
   for (int32_t i = 0; i < count; ++i) pair_at(i);
+  const int32_t padded = (count + kRankLanes - 1) / kRankLanes * kRankLanes;
+  std::fill(rank + count, rank + padded, kNoPair);
   for (;;) {
-    uint32_t best = kNoPair;
-    int32_t l = -1;
-    for (int32_t i = 0; i != -1; i = next[i]) {
-      if (rank[i] < best) {
-        best = rank[i];
-        l = i;
-      }
-    }
+    const int32_t l = BestPair(rank, padded);
     if (l < 0) return;
     const int32_t r = next[l];
     len[l] += len[r];
@@ -181,6 +204,7 @@ void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t co
     next[l] = next[r];
     if (next[r] >= 0) prev[next[r]] = l;
     len[r] = 0;
+    rank[r] = kNoPair;
     if (prev[l] >= 0) pair_at(prev[l]);
     pair_at(l);
   }
