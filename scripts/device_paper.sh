@@ -15,6 +15,8 @@
 #      processes, alternately: RUNS lcde runs, PIPELINE_RUNS pipeline runs
 #   5. the ceiling: PARTS independent 1-thread builds of TOKENS/PARTS tokens,
 #      build i on part i, all at once, against one of them alone
+# STEPS (default "scan stats ceiling compare") picks steps 2-5; the ceiling
+# runs before the comparison, whose pipeline runs are the longest part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/device_env.sh
@@ -53,15 +55,17 @@ config "$corpus" "$tokens" /dev/shm/lcde-out > /tmp/paper.yaml
 wall() { local t0=$EPOCHREALTIME; "$@" > /dev/null 2>&1; python3 -c "print(f'{$EPOCHREALTIME - $t0:.3f}')"; }
 manifest() { python3 -c "import json; m=json.load(open('/dev/shm/lcde-out/manifest.json')); print(m['totals']['tokens'], m['reading']['bytes'], m['reading']['documents'])"; }
 
+want() { [[ " ${STEPS:-scan stats ceiling compare} " == *" $1 "* ]]; }
+
 # 2. Reading alone.
-for j in 16 8; do
+want scan && for j in 16 8; do
   echo "== lcde scan -j$j (zstd + JSON, no tokenizer): $(wall $L "$D/bin/lcde" scan -j $j "$corpus") s," \
        "$(du -sb --apparent-size $corpus | cut -f1) bytes compressed"
 done
-$L "$D/bin/lcde" scan -j 16 --json "$corpus" > "$OUT/scan.json" 2>/dev/null || true
+want scan && { $L "$D/bin/lcde" scan -j 16 --json "$corpus" > "$OUT/scan.json" 2>/dev/null || true; }
 
 # 3. Where the time goes.
-for r in 0 ${READERS:-}; do
+want stats && for r in 0 ${READERS:-}; do
   for j in 0 16; do
     ra=(); [ "$r" = 0 ] || ra=(--readers "$r")
     echo "== lcde build --stats -j$j readers ${r/#0/default}"
@@ -69,35 +73,38 @@ for r in 0 ${READERS:-}; do
       { [ "$r$j" = 00 ] && cat || grep -E "^(read|  readers|tokenize|  of which on|consumer idle|total|process)"; }
   done
 done
-echo "lcde output tokens, bytes read, documents read: $(manifest)"
+want stats && echo "lcde output tokens, bytes read, documents read: $(manifest)"
 
-# 4. lcde against the paper's pipeline, alternately.
-lcde_s=() paper_s=()
-for i in $(seq 1 "${RUNS:-3}"); do
-  lcde_s+=("$(wall $L "$D/bin/lcde" build -q --force -c /tmp/paper.yaml)")
-  if [ "$i" -le "${PIPELINE_RUNS:-2}" ] && [ $((SECONDS - t_start)) -lt "${PIPELINE_DEADLINE:-380}" ]; then
-    PATH=/tmp/bin:$PATH python3 scripts/paper_pipeline.py --input "$corpus" --model "$model" --out /dev/shm/paper.bin \
-      --tokens "$tokens" --processes 16 | tee -a "$OUT/pipeline.jsonl"
-    paper_s+=("$(tail -1 "$OUT/pipeline.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')")
-  fi
-done
-echo "lcde default threads: ${lcde_s[*]} s; paper pipeline, 16 processes: ${paper_s[*]:-none} s"
-rm -f /dev/shm/paper.bin
-
-# 5. The ceiling: independent 1-thread builds on disjoint parts.
+# 5. (run before 4) The ceiling: independent 1-thread builds on disjoint parts.
 per=$(python3 -c "
 t='$tokens'; m={'K':1e3,'M':1e6,'B':1e9}
 n=int(float(t[:-1])*m[t[-1]]) if t[-1] in m else int(t); print(n // $parts)")
-for i in $(seq 1 "$parts"); do config "$corpus/part$i" "$per" "/dev/shm/ceil$i" > "/tmp/ceil$i.yaml"; done
-for k in 1 "$parts" 1 "$parts"; do
+want ceiling && for i in $(seq 1 "$parts"); do config "$corpus/part$i" "$per" "/dev/shm/ceil$i" > "/tmp/ceil$i.yaml"; done
+want ceiling && for k in 1 "$parts" 1 "$parts"; do
   t0=$EPOCHREALTIME
   for i in $(seq 1 "$k"); do $L "$D/bin/lcde" build -q --force -j 1 -c "/tmp/ceil$i.yaml" > /dev/null 2>&1 & done
   wait
-  echo "ceiling: $k independent -j1 builds of $per tokens at once: $(python3 -c "print(f'{$EPOCHREALTIME - $t0:.3f}')") s"
+  echo "[$((SECONDS - t_start)) s] ceiling: $k independent -j1 builds of $per tokens at once: $(python3 -c "print(f'{$EPOCHREALTIME - $t0:.3f}')") s"
 done
-python3 -c "
+want ceiling && python3 -c "
 import json
 b=[json.load(open('/dev/shm/ceil%d/manifest.json' % i))['reading']['bytes'] for i in range(1, $parts + 1)]
 print('ceiling builds read', sum(b), 'bytes in all')"
 rm -rf /dev/shm/ceil*
+
+# 4. lcde against the paper's pipeline, alternately.
+lcde_s=() paper_s=()
+want compare && for i in $(seq 1 "${RUNS:-3}"); do
+  lcde_s+=("$(wall $L "$D/bin/lcde" build -q --force -c /tmp/paper.yaml)")
+  echo "[$((SECONDS - t_start)) s] lcde run $i, default threads: ${lcde_s[-1]} s, output tokens, bytes read, documents read: $(manifest)"
+  if [ "$i" -le "${PIPELINE_RUNS:-2}" ] && [ $((SECONDS - t_start)) -lt "${PIPELINE_DEADLINE:-380}" ]; then
+    PATH=/tmp/bin:$PATH python3 scripts/paper_pipeline.py --input "$corpus" --model "$model" --out /dev/shm/paper.bin \
+      --tokens "$tokens" --processes 16 | tee -a "$OUT/pipeline.jsonl"
+    echo "[$((SECONDS - t_start)) s] pipeline run $i done"
+    paper_s+=("$(tail -1 "$OUT/pipeline.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')")
+  fi
+done
+want compare && echo "lcde default threads: ${lcde_s[*]} s; paper pipeline, 16 processes: ${paper_s[*]:-none} s"
+rm -f /dev/shm/paper.bin
+
 echo "done in $((SECONDS - t_start)) s"
