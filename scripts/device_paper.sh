@@ -4,7 +4,8 @@
 # start-up does not dominate, on 16 cores. Results go to $OUT.
 #
 #   1. a corpus of real text, PARTS (16) parts of PART_TOKENS (110M) planned
-#      tokens, generated in parallel: prose from the carried pack (man pages
+#      tokens in FILES (10) files each, about SlimPajama's 10.6M tokens per
+#      file (627B tokens in 59,166 chunks), generated in parallel: prose from the carried pack (man pages
 #      and /usr/share/doc of the machine that packed it), code from this
 #      machine (C headers, Python, Perl, its Markdown); how often each pool
 #      started over is printed (text that repeats flatters the cache)
@@ -36,7 +37,7 @@ nproc; lscpu | grep -E "Model name|L3" || true
 site=$(python3 -c "import site; print(site.getsitepackages()[0])")
 pids=()
 for i in $(seq 1 "$parts"); do
-  python3 scripts/make_real_corpus.py --out "$corpus/part$i" --tokens "${PART_TOKENS:-110M}" --files 4 --seed "$i" \
+  python3 scripts/make_real_corpus.py --out "$corpus/part$i" --tokens "${PART_TOKENS:-110M}" --files "${FILES:-10}" --seed "$i" \
     --pack "$D/text-pack.jsonl.zst" --glob "c=$site/**/*.h" --glob "py=$site/**/*.py" \
     --glob "doc=$site/**/*.md" --glob "doc=$site/**/*.rst" > "/tmp/corpus$i.log" 2>&1 &
   pids+=($!)
