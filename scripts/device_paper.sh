@@ -83,8 +83,14 @@ n=int(float(t[:-1])*m[t[-1]]) if t[-1] in m else int(t); print(n // $parts)")
 want ceiling && for i in $(seq 1 "$parts"); do config "$corpus/part$i" "$per" "/dev/shm/ceil$i" > "/tmp/ceil$i.yaml"; done
 want ceiling && for k in 1 "$parts" 1 "$parts"; do
   t0=$EPOCHREALTIME
-  for i in $(seq 1 "$k"); do $L "$D/bin/lcde" build -q --force -j 1 -c "/tmp/ceil$i.yaml" > /dev/null 2>&1 & done
-  wait
+  builds=()
+  for i in $(seq 1 "$k"); do
+    $L "$D/bin/lcde" build -q --force -j 1 -c "/tmp/ceil$i.yaml" > /dev/null 2>&1 &
+    builds+=($!)
+  done
+  # By pid: a bare `wait` also waits for the tee of `exec > >(tee ...)`,
+  # which lives as long as the script.
+  wait "${builds[@]}"
   echo "[$((SECONDS - t_start)) s] ceiling: $k independent -j1 builds of $per tokens at once: $(python3 -c "print(f'{$EPOCHREALTIME - $t0:.3f}')") s"
 done
 want ceiling && python3 -c "
