@@ -39,9 +39,7 @@ echo
 echo "== 2. Start-up and tokenizer work of the paper recipe at 5M tokens (lcde build --stats -j $(nproc))"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-sed -e "s#^  paths:.*#  paths: [$(realpath "$corpus")]#" -e "s#^  model:.*#  model: $model#" \
-    -e "s#^  total_tokens:.*#  total_tokens: 5M#" -e "s#^  dir:.*#  dir: $work/out#" \
-    configs/paper-per-source-5B.yaml > "$work/paper.yaml"
+scripts/paper_config.sh "$(realpath "$corpus")" "$model" 5M "$work/out" > "$work/paper.yaml"
 load=() total=()
 for i in $(seq "$runs"); do
   "$build/lcde" build -q --force --stats -c "$work/paper.yaml" > "$work/stats" 2>&1

@@ -23,9 +23,7 @@ if [ ! -d "$corpus" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-sed -e "s#^  paths:.*#  paths: [$(realpath "$corpus")]#" -e "s#^  model:.*#  model: $model#" \
-    -e "s#^  total_tokens:.*#  total_tokens: $tokens#" -e "s#^  dir:.*#  dir: $work/out#" \
-    configs/paper-per-source-5B.yaml > "$work/paper.yaml"
+scripts/paper_config.sh "$(realpath "$corpus")" "$model" "$tokens" "$work/out" > "$work/paper.yaml"
 run() {  # $1 = true|false; prints "seconds peak_kib"
   /usr/bin/time -f "%e %M" -o "$work/time" "$lcde" build -q -j "$threads" --force -c "$work/paper.yaml" \
     --set mixture.interleave="$1" >/dev/null

@@ -25,9 +25,7 @@ fi
 [ -d "$corpus" ] || python3 scripts/make_real_corpus.py --out "$corpus" --tokens 30M --files 8 --seed 1 >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-sed -e "s#^  paths:.*#  paths: [$(realpath "$corpus")]#" -e "s#^  model:.*#  model: $model#" \
-    -e "s#^  total_tokens:.*#  total_tokens: $tokens#" -e "s#^  dir:.*#  dir: $work/out#" \
-    configs/paper-per-source-5B.yaml > "$work/paper.yaml"
+scripts/paper_config.sh "$(realpath "$corpus")" "$model" "$tokens" "$work/out" > "$work/paper.yaml"
 lcde_s=() paper_s=()
 for i in $(seq "$runs"); do
   TIMEFORMAT=%R

@@ -48,10 +48,7 @@ done
 cat /tmp/corpus1.log
 echo "corpus: $(du -sh --apparent-size $corpus | cut -f1) compressed, $((SECONDS - t_start)) s"
 
-config() {  # paths tokens dir -> a paper-recipe config on stdout
-  sed -e "s#^  paths:.*#  paths: [$1]#" -e "s#^  model:.*#  model: $model#" \
-      -e "s#^  total_tokens:.*#  total_tokens: $2#" -e "s#^  dir:.*#  dir: $3#" configs/paper-per-source-5B.yaml
-}
+config() { scripts/paper_config.sh "$1" "$model" "$2" "$3"; }  # paths tokens dir
 config "$corpus" "$tokens" /dev/shm/lcde-out > /tmp/paper.yaml
 wall() { local t0=$EPOCHREALTIME; "$@" > /dev/null 2>&1; python3 -c "print(f'{$EPOCHREALTIME - $t0:.3f}')"; }
 manifest() { python3 -c "import json; m=json.load(open('/dev/shm/lcde-out/manifest.json')); print(m['totals']['tokens'], m['reading']['bytes'], m['reading']['documents'])"; }
