@@ -25,8 +25,6 @@ constexpr double kDefaultBytesPerToken = 4.0;
 // Documents per source tokenized exactly to calibrate an estimate.
 constexpr uint64_t kCalibrationDocs = 200;
 
-double Ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
-
 void AddDocument(SourceProfile* p, uint64_t tokens, uint64_t bytes, uint64_t threshold) {
   p->documents++;
   p->tokens += tokens;
@@ -195,7 +193,7 @@ nlohmann::json ScanToJson(const ScanResult& r) {
     for (double q : {25.0, 50.0, 75.0, 90.0, 95.0, 99.0}) pct["p" + std::to_string(static_cast<int>(q))] = p.Percentile(q);
     pct["max"] = p.lengths.empty() ? 0 : p.lengths.back();
     sources[name] = {{"documents", p.documents}, {"tokens", p.tokens}, {"bytes", p.bytes},
-                     {"long_token_fraction", p.tokens ? static_cast<double>(p.long_tokens) / static_cast<double>(p.tokens) : 0.0},
+                     {"long_token_fraction", Ratio(p.long_tokens, p.tokens)},
                      {"length_percentiles", pct}, {"length_buckets", length_buckets}};
   }
   j["sources"] = sources;

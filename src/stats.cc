@@ -25,8 +25,6 @@ std::string Percent(double x) {
   return buf;
 }
 
-double Ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
-
 uint64_t GetU64(const nlohmann::json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<uint64_t>() : 0;
 }
@@ -62,6 +60,8 @@ const char* LengthBucketName(size_t bucket) {
                                                "32K-64K", "64K-128K", "128K+"};
   return kNames[bucket];
 }
+
+double Ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
 
 size_t LengthBucket(uint64_t doc_tokens) {
   size_t b = 0;

@@ -21,6 +21,8 @@ inline constexpr std::array<uint64_t, 6> kLengthBucketEdges = {4096,  8192,  163
 inline constexpr size_t kLengthBuckets = kLengthBucketEdges.size() + 1;
 const char* LengthBucketName(size_t bucket);
 size_t LengthBucket(uint64_t doc_tokens);
+// a / b, or 0 when b is 0: the shares stats and scan report.
+double Ratio(uint64_t a, uint64_t b);
 
 // The mixture along the dataset: its chunks split into this many equal
 // windows, first to last (chunk i is in window i * kMixtureWindows / chunks).
