@@ -16,8 +16,13 @@
 #      processes, alternately: RUNS lcde runs, PIPELINE_RUNS pipeline runs
 #   5. the ceiling: PARTS independent 1-thread builds of TOKENS/PARTS tokens,
 #      build i on part i, all at once, against one of them alone
-# STEPS (default "scan stats ceiling compare") picks steps 2-5; the ceiling
-# runs before the comparison, whose pipeline runs are the longest part.
+#   6. "base": a change against its baseline, .device/bin/lcde-base (copy the
+#      previous commit's lcde there after scripts/device_pack.sh), RUNS
+#      alternations at the default threads and -j16: wall, CPU, tokens
+#      tokenized per token kept, peak RSS
+# STEPS (default "scan stats ceiling compare") picks steps 2-6; they run in
+# the order scan, stats, base, ceiling, compare: the comparison's pipeline
+# runs are the longest part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/device_env.sh
@@ -72,6 +77,20 @@ want stats && for r in 0 ${READERS:-}; do
   done
 done
 want stats && echo "lcde output tokens, bytes read, documents read: $(manifest)"
+
+# 6. (run before 4 and 5) This lcde against the previous one.
+rss() { python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:]).returncode
+print("peak RSS", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, "MiB")
+sys.exit(r)' "$@"; }
+want base && for i in $(seq 1 "${RUNS:-3}"); do
+  for bin in lcde-base lcde; do
+    for j in 0 16; do
+      echo "$bin -j$j run $i: $(rss $L "$D/bin/$bin" build -q --force --stats -j "$j" -c /tmp/paper.yaml 2>&1 |
+        grep -E "^(total|process CPU|tokenized|peak RSS)" | tr -s ' ' | paste -sd'|')"
+    done
+  done
+done
 
 # 5. (run before 4) The ceiling: independent 1-thread builds on disjoint parts.
 per=$(python3 -c "

@@ -7,8 +7,9 @@
 //   Next()             batches in file order, each fully tokenized
 //
 // Read-ahead is bounded in batches for all readers together (memory stays
-// independent of the corpus); the reader of the file Next() is on may pass
-// that bound by a little, so Next() always gets what it waits for.
+// independent of the corpus; any one reader may use all of it); the reader
+// of the file Next() is on may pass that bound by its own, so Next() always
+// gets what it waits for.
 //
 // Everything a batch says is per entry and in input order, so a consumer that
 // stops at any entry has counted exactly the same things whatever the thread
@@ -110,6 +111,20 @@ struct InputFiles {
 // fails the task that needs it and not every task of the array.
 Result<InputFiles> ResolveBuildInputs(const Config& config, bool check_readable = true);
 
+// How many batches (about 1 MiB of text each) readers may hold read and not
+// yet consumed: all readers together, and the reader of the file Next() is
+// on, which may pass the common bound by its own so Next() always progresses.
+struct ReadAhead {
+  int common;
+  int per_reader;
+};
+// Reader threads for `threads` tokenizer threads, before the cap at the files.
+int DefaultReaders(int threads);
+// The default for `threads` tokenizer threads and `readers` reader threads.
+// With several readers, each reader of a later file has room for a whole
+// input file. REQUIRES: threads >= 1, readers >= 1.
+ReadAhead DefaultReadAhead(int threads, int readers);
+
 // The cores this process may use: the CPUs of its affinity mask (what
 // taskset, a cgroup cpuset or SLURM's task/affinity bind it to), capped by
 // SLURM_CPUS_PER_TASK when SLURM set it. A cluster that does not bind tasks
@@ -132,10 +147,7 @@ class Pipeline {
 
   // Overrides the read-ahead bound (tests: a bound of 1 makes every reader
   // but the current file's wait). REQUIRES: before Start(), batches >= 1.
-  void set_read_ahead(int batches) {
-    max_in_flight_ = batches;
-    max_in_flight_per_reader_ = batches;
-  }
+  void set_read_ahead(int batches);
   // Overrides the number of reader threads (benchmarks), capped at the files.
   // REQUIRES: before Start(), readers >= 1.
   void set_readers(int readers);
@@ -196,7 +208,8 @@ class Pipeline {
   std::vector<int> in_flight_;  // per reader: batches pushed and not yet taken
   int total_in_flight_ = 0;
   int max_in_flight_ = 64;
-  int max_in_flight_per_reader_ = 16;
+  int max_in_flight_per_reader_ = 64;  // the reader of the file Next() is on: past the common bound
+  bool read_ahead_set_ = false;        // by set_read_ahead()
   std::vector<uint32_t> per_file_pushed_;  // batches pushed per position, for Batch::order
   int readers_ = 1;
   int readers_running_ = 0;
