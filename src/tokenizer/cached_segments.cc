@@ -35,7 +35,7 @@ ThreadWriters& Tls() {
 
 }  // namespace
 
-Result<std::shared_ptr<CachedSegments>> CachedSegments::Make(size_t cache_bytes) {
+Result<size_t> CachedSegments::BoundBytes(size_t configured) {
   if (const char* env = std::getenv("LCDE_TOKENIZER_CACHE_MB")) {
     // A tuning knob for benchmarks: the cache bound in MiB (0 = off).
     char* end = nullptr;
@@ -43,8 +43,12 @@ Result<std::shared_ptr<CachedSegments>> CachedSegments::Make(size_t cache_bytes)
     if (end == env || *end != '\0' || mb > 4096) {
       return Status::InvalidConfig(std::string("LCDE_TOKENIZER_CACHE_MB='") + env + "': expected MiB in [0, 4096]");
     }
-    cache_bytes = static_cast<size_t>(mb) << 20;
+    return static_cast<size_t>(mb) << 20;
   }
+  return configured;
+}
+
+std::shared_ptr<CachedSegments> CachedSegments::Make(size_t cache_bytes) {
   std::shared_ptr<CachedSegments> c(new CachedSegments());
   c->instance_ = g_next_instance.fetch_add(1);
   if (cache_bytes > 0) c->cache_ = std::make_unique<SegmentCache>(cache_bytes);
@@ -53,11 +57,6 @@ Result<std::shared_ptr<CachedSegments>> CachedSegments::Make(size_t cache_bytes)
 }
 
 CachedSegments::~CachedSegments() = default;
-
-std::vector<int32_t>& CachedSegments::ThreadMissIds() {
-  thread_local std::vector<int32_t> ids;
-  return ids;
-}
 
 SegmentCache::Writer* CachedSegments::ThreadWriter(bool create) const {
   ThreadWriters& ts = Tls();

@@ -48,6 +48,13 @@ struct NativeBpe::Impl {
   int32_t byte_ids[256] = {};
   int32_t unk_id = 0;
   bool byte_fallback = false;
+  // Bit b % 64 of split[a][b / 64]: no merge crosses between ASCII a and b
+  // (PartEnd).
+  uint64_t split[128][2] = {};
+
+  bool SplitBetween(uint8_t a, uint8_t b) const {
+    return (a | b) < 0x80 && ((split[a][b >> 6] >> (b & 63)) & 1) != 0;
+  }
 
   CharInfo LookupChar(const char* p, size_t len) const {
     if (len == 1 && static_cast<uint8_t>(p[0]) < 0x80) return ascii[static_cast<uint8_t>(p[0])];
@@ -62,6 +69,7 @@ struct NativeBpe::Impl {
   template <typename Key>
   void Encode(const PairMerges<Key>& merges, std::string_view normalized, Scratch* sc,
               std::vector<int32_t>* out) const;
+  void FindSplitPoints(const SpmModelInfo& info);
 };
 
 NativeBpe::~NativeBpe() = default;
@@ -230,7 +238,33 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
     if (s.size() == 1 && static_cast<uint8_t>(s[0]) < 0x80) continue;
     m.chars.emplace(PackChar(s.data(), s.size()), ci);
   }
+  m.FindSplitPoints(info);
   return bpe;
+}
+
+void NativeBpe::Impl::FindSplitPoints(const SpmModelInfo& info) {
+  bool joined[128][128] = {};
+  for (const auto& p : info.pieces) {
+    if (p.type != kNormal) continue;
+    for (size_t k = 1; k < p.piece.size(); ++k) {
+      const auto a = static_cast<uint8_t>(p.piece[k - 1]), b = static_cast<uint8_t>(p.piece[k]);
+      if ((a | b) < 0x80) joined[a][b] = true;
+    }
+  }
+  auto has_id = [&](int c) { return type[static_cast<size_t>(ascii[c].id)] != kUnknown; };
+  for (int a = 0; a < 128; ++a) {
+    for (int b = 0; b < 128; ++b) {
+      if (!joined[a][b] && has_id(a) && has_id(b)) split[a][b >> 6] |= uint64_t{1} << (b & 63);
+    }
+  }
+}
+
+size_t NativeBpe::PartEnd(std::string_view normalized, size_t from) const {
+  const auto* s = reinterpret_cast<const uint8_t*>(normalized.data());
+  for (size_t j = from + 1; j < normalized.size(); ++j) {
+    if (impl_->SplitBetween(s[j - 1], s[j])) return j;
+  }
+  return normalized.size();
 }
 
 void NativeBpe::EncodeNormalized(std::string_view normalized, Scratch* sc, std::vector<int32_t>* out) const {

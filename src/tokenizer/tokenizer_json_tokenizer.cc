@@ -166,9 +166,9 @@ Result<std::unique_ptr<Tokenizer>> TokenizerJsonTokenizer::Load(const LoadReques
   t->specials_.Finish();
   t->raw_added_.Finish();
   t->normalized_added_.Finish();
-  auto segments = CachedSegments::Make(request.mode == TokenizerMode::kLibrary ? 0 : request.options.cache_bytes);
-  if (!segments.ok()) return segments.status();
-  t->segments_ = *segments;
+  auto bound = CachedSegments::BoundBytes(request.options.cache_bytes);
+  if (!bound.ok()) return bound.status();
+  t->segments_ = CachedSegments::Make(request.mode == TokenizerMode::kLibrary ? 0 : *bound);
   t->fast_ = request.mode != TokenizerMode::kLibrary;
   if (!t->fast_) {
     t->encoder_note_ = "library path requested: the reference (Oniguruma, uncached BPE)";

@@ -30,20 +30,20 @@ class MergeMap {
   static constexpr Value kNone = static_cast<Value>(~Value{0});
   void Init(size_t expected) {
     size_t cap = 16;
-    while (cap < expected * 2) cap <<= 1;
+    int bits = 4;
+    while (cap < expected * 2) {
+      cap <<= 1;
+      ++bits;
+    }
     // Looked up at random for every pair: huge pages spare most TLB misses.
     slots_ = MakeHugePageArray<Entry>(cap);
     std::fill(slots_.get(), slots_.get() + cap, Entry{kEmpty, kNone});
     mask_ = cap - 1;
+    shift_ = 64 - bits;
   }
-  static size_t Slot(uint64_t k) {  // murmur3 fmix64
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return static_cast<size_t>(k);
-  }
+  // Fibonacci hashing: one multiply, the product's top bits. Every lookup of
+  // a merge waits on this before its load, so it is kept short.
+  size_t Slot(uint64_t k) const { return static_cast<size_t>((k * 0x9e3779b97f4a7c15ull) >> shift_); }
   void Put(Key k, Value v) {
     size_t i = Slot(k) & mask_;
     while (slots_[i].key != kEmpty && slots_[i].key != k) i = (i + 1) & mask_;
@@ -69,6 +69,7 @@ class MergeMap {
   };
   HugePagePtr<Entry> slots_;
   size_t mask_ = 0;
+  int shift_ = 63;
 };
 
 // (left key, right key) -> (rank, merged key). Key is uint32_t when every

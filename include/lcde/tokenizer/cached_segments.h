@@ -15,14 +15,17 @@ namespace lcde::tok {
 
 class CachedSegments {
  public:
+  // The caches' bound: `configured`, or LCDE_TOKENIZER_CACHE_MB when set (a
+  // benchmark knob).
+  static Result<size_t> BoundBytes(size_t configured);
   // A cache of at most `cache_bytes` (0: none; every segment is encoded).
-  // LCDE_TOKENIZER_CACHE_MB, when set, overrides the bound (a benchmark knob).
-  static Result<std::shared_ptr<CachedSegments>> Make(size_t cache_bytes);
+  static std::shared_ptr<CachedSegments> Make(size_t cache_bytes);
   ~CachedSegments();
 
   // For each segment `next(&key)` yields (until it returns false), appends
-  // its ids to *ids: the cached ones, or those `encode(key, &out)` appends
-  // (then offered to the cache). Any thread.
+  // its ids to *ids: the cached ones, or those `encode(key, ids)` appends
+  // (then offered to the cache; `encode` may use another CachedSegments).
+  // Any thread.
   template <typename Next, typename EncodeMiss>
   Status Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids) const;
 
@@ -45,7 +48,6 @@ class CachedSegments {
   // This thread's writer into the cache; null when there is no cache (or,
   // unless `create`, this thread has not used it).
   SegmentCache::Writer* ThreadWriter(bool create) const;
-  static std::vector<int32_t>& ThreadMissIds();
 
   uint64_t instance_ = 0;  // never reused: keys the threads' writers
   std::unique_ptr<SegmentCache> cache_;
@@ -85,7 +87,6 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
   while (tail - head < kAhead && produce()) {
   }
   TokenizerCacheStats& stats = writer->stats;
-  std::vector<int32_t>& miss_ids = ThreadMissIds();
   while (head != tail) {
     if (tail - head > 2 && ring[(head + 2) % kRing].hash != 0) cache->PrefetchEntry(ring[(head + 2) % kRing].hash);
     const Pending p = ring[head++ % kRing];
@@ -102,10 +103,11 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
       continue;
     }
     ++stats.misses;
-    miss_ids.clear();
-    LCDE_RETURN_IF_ERROR(encode(p.key, &miss_ids));
-    cache->Insert(writer, p.hash, p.key, miss_ids.data(), miss_ids.size());
-    ids->insert(ids->end(), miss_ids.begin(), miss_ids.end());
+    // Encoded in place, then offered from there: no buffer of the thread's
+    // own, so `encode` may itself run an Encode (of another cache).
+    const size_t start = ids->size();
+    LCDE_RETURN_IF_ERROR(encode(p.key, ids));
+    cache->Insert(writer, p.hash, p.key, ids->data() + start, ids->size() - start);
   }
   return Status::Ok();
 }

@@ -183,6 +183,17 @@ class NativeBpe {
   // output) to *out.
   void EncodeNormalized(std::string_view normalized, Scratch* scratch, std::vector<int32_t>* out) const;
 
+  // Where the part of `normalized` that starts at `from` ends: the first
+  // point after `from` that no merge can cross, or normalized.size(). Such a
+  // point lies between two ASCII characters that no NORMAL piece holds side
+  // by side ("s(", "2-"; a merged symbol is a NORMAL piece) and that both
+  // have ids of their own (a run of unknown characters may collapse into one
+  // id). Parts merge independently, so the ids of `normalized` are the ids
+  // of its parts, each encoded alone, one after the other: a rare word
+  // (an identifier, a path) is mostly parts seen before.
+  // REQUIRES: from < normalized.size().
+  size_t PartEnd(std::string_view normalized, size_t from) const;
+
  private:
   NativeBpe() = default;
   struct Impl;
