@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -18,7 +19,7 @@
 namespace lcde::tok {
 
 // 64-bit hash of a short byte string (wyhash-style mixing); never 0.
-uint64_t HashBytes(const char* p, size_t len);
+inline uint64_t HashBytes(const char* p, size_t len);
 
 // ---------------------------------------------------------------------------
 // Bounded cache: segment key -> ids, one for all threads of a Tokenizer.
@@ -102,5 +103,141 @@ class SegmentCache {
   std::vector<HugePagePtr<char>> blocks_;
 };
 
+// ---------------------------------------------------------------------------
+// Inline: a lookup runs for every segment of every document, and a call per
+// hash, prefetch and probe cost a tenth of a cold pass.
+// ---------------------------------------------------------------------------
+
+namespace segment_cache_detail {
+
+inline uint64_t Read8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline uint64_t Read4(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint16_t Read2(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint64_t Mum(uint64_t a, uint64_t b) {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+
+constexpr int kPointerBits = 48;  // x86-64 and AArch64 user space
+constexpr uint64_t kPointerMask = (uint64_t{1} << kPointerBits) - 1;
+
+inline uint64_t Tag(uint64_t h) { return h >> kPointerBits; }
+inline uint64_t SlotWord(uint64_t h, const char* entry) {
+  return (Tag(h) << kPointerBits) | (reinterpret_cast<uintptr_t>(entry) & kPointerMask);
+}
+inline const char* EntryOf(uint64_t word) { return reinterpret_cast<const char*>(word & kPointerMask); }
+
+// Entry layout: u16 key length, u16 id count, int32 ids, key bytes; 4-aligned.
+inline size_t EntryBytes(size_t key_len, size_t n_ids) { return (4 + 4 * n_ids + key_len + 3) & ~size_t{3}; }
+inline uint16_t EntryKeyLen(const char* e) { return Read2(e); }
+inline uint16_t EntryIds(const char* e) { return Read2(e + 2); }
+inline const char* EntryKey(const char* e) { return e + 4 + 4 * static_cast<size_t>(EntryIds(e)); }
+
+// a[0, n) == b[0, n) without reading outside either range.
+inline bool BytesEqual(const char* a, const char* b, size_t n) {
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      if (Read8(a + i) != Read8(b + i)) return false;
+    }
+    return Read8(a + n - 8) == Read8(b + n - 8);
+  }
+  if (n >= 4) return Read4(a) == Read4(b) && Read4(a + n - 4) == Read4(b + n - 4);
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+inline bool EntryMatches(const char* e, std::string_view key) {
+  return EntryKeyLen(e) == key.size() && BytesEqual(EntryKey(e), key.data(), key.size());
+}
+
+constexpr size_t kMaxProbes = 4096;
+
+}  // namespace segment_cache_detail
+
+inline uint64_t HashBytes(const char* p, size_t len) {
+  using namespace segment_cache_detail;
+  constexpr uint64_t s0 = 0xa0761d6478bd642full, s1 = 0xe7037ed1a0b428dbull, s2 = 0x8ebc6af09c88c6e3ull;
+  uint64_t seed = s0 ^ (len * s2);
+  uint64_t a, b;
+  if (len <= 16) {
+    if (len >= 4) {
+      const size_t q = (len >> 3) << 2;
+      a = (Read4(p) << 32) | Read4(p + q);
+      b = (Read4(p + len - 4) << 32) | Read4(p + len - 4 - q);
+    } else if (len > 0) {
+      a = (static_cast<uint64_t>(static_cast<uint8_t>(p[0])) << 16) |
+          (static_cast<uint64_t>(static_cast<uint8_t>(p[len >> 1])) << 8) | static_cast<uint8_t>(p[len - 1]);
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    size_t i = len;
+    while (i > 16) {
+      seed = Mum(Read8(p) ^ s1, Read8(p + 8) ^ seed);
+      p += 16;
+      i -= 16;
+    }
+    a = Read8(p + i - 16);
+    b = Read8(p + i - 8);
+  }
+  uint64_t h = Mum(s1 ^ len, Mum(a ^ s1, b ^ seed));
+  return h != 0 ? h : 1;
+}
+
+// Slots are plain words accessed through std::atomic_ref, so a table is one
+// calloc: the kernel hands over zero pages as they are first touched.
+struct SegmentCache::Table {
+  size_t mask;
+  uint64_t* slots;
+  size_t slot_count() const { return mask + 1; }
+  size_t bytes() const { return slot_count() * sizeof(uint64_t); }
+  std::atomic_ref<uint64_t> slot(size_t i) const { return std::atomic_ref<uint64_t>(slots[i]); }
+};
+
+inline const int32_t* SegmentCache::Find(uint64_t h, std::string_view key, uint32_t* n_ids) const {
+  using namespace segment_cache_detail;
+  const Table* t = table_.load(std::memory_order_acquire);
+  const uint64_t tag = Tag(h);
+  size_t i = h & t->mask;
+  for (size_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & t->mask) {
+    const uint64_t w = t->slot(i).load(std::memory_order_acquire);
+    if (w == 0) return nullptr;
+    if ((w >> kPointerBits) != tag) continue;
+    const char* e = EntryOf(w);
+    if (EntryMatches(e, key)) {
+      *n_ids = EntryIds(e);
+      return reinterpret_cast<const int32_t*>(e + 4);
+    }
+  }
+  return nullptr;
+}
+
+inline void SegmentCache::PrefetchSlot(uint64_t h) const {
+  using namespace segment_cache_detail;
+  const Table* t = table_.load(std::memory_order_acquire);
+  __builtin_prefetch(&t->slots[h & t->mask]);
+}
+
+inline void SegmentCache::PrefetchEntry(uint64_t h) const {
+  using namespace segment_cache_detail;
+  const Table* t = table_.load(std::memory_order_acquire);
+  const uint64_t w = t->slot(h & t->mask).load(std::memory_order_relaxed);
+  if (w != 0 && (w >> kPointerBits) == Tag(h)) __builtin_prefetch(EntryOf(w));
+}
 
 }  // namespace lcde::tok
