@@ -19,6 +19,10 @@
 
 #include "lcde/tokenizer/huge_pages.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace lcde::tok {
 
 // Open addressing map Key -> Value with a reserved empty key; key and value
@@ -140,7 +144,10 @@ struct BpeWork {
 // A multiple of kRankLanes.
 inline constexpr int32_t kScanMergeSymbols = 64;
 inline constexpr int32_t kRankLanes = 8;
-inline constexpr uint32_t kNoPair = UINT32_MAX;
+// Above every rank (ranks count distinct scores or merges, fewer than the
+// 2^31 pieces a model may have), and a positive int32: the SSE2 scan
+// compares ranks as signed lanes, which SSE2 does in one instruction.
+inline constexpr uint32_t kNoPair = INT32_MAX;
 // BpeWork::Reserve holds at least 64 symbols: room for the padded scan.
 static_assert(kScanMergeSymbols % kRankLanes == 0 && kScanMergeSymbols <= 64);
 
@@ -151,6 +158,28 @@ static_assert(kScanMergeSymbols % kRankLanes == 0 && kScanMergeSymbols <= 64);
 // lanes, which the compiler keeps in vector registers; far faster than
 // walking the live symbols' list, a load that waits on the one before.
 inline int32_t BestPair(const uint32_t* rank, int32_t padded) {
+#if defined(__SSE2__)
+  // Two registers of four lanes; then the minimum spread to every lane by
+  // two shuffles, and the first lane equal to it found by a mask per four.
+  auto min_epi32 = [](__m128i a, __m128i b) {
+    const __m128i a_greater = _mm_cmpgt_epi32(a, b);
+    return _mm_or_si128(_mm_and_si128(a_greater, b), _mm_andnot_si128(a_greater, a));
+  };
+  auto load = [&](int32_t i) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rank + i)); };
+  __m128i lo = load(0), hi = load(4);
+  for (int32_t i = kRankLanes; i < padded; i += kRankLanes) {
+    lo = min_epi32(lo, load(i));
+    hi = min_epi32(hi, load(i + 4));
+  }
+  __m128i best = min_epi32(lo, hi);
+  best = min_epi32(best, _mm_shuffle_epi32(best, _MM_SHUFFLE(1, 0, 3, 2)));
+  best = min_epi32(best, _mm_shuffle_epi32(best, _MM_SHUFFLE(2, 3, 0, 1)));
+  if (static_cast<uint32_t>(_mm_cvtsi128_si32(best)) == kNoPair) return -1;
+  for (int32_t i = 0;; i += 4) {
+    const int mask = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(load(i), best)));
+    if (mask != 0) return i + __builtin_ctz(static_cast<unsigned>(mask));
+  }
+#else
   using Block = uint32_t __attribute__((vector_size(kRankLanes * sizeof(uint32_t))));
   Block lanes;
   std::memcpy(&lanes, rank, sizeof(lanes));
@@ -165,6 +194,7 @@ inline int32_t BestPair(const uint32_t* rank, int32_t padded) {
   int32_t l = 0;
   while (rank[l] != best) ++l;
   return l;
+#endif
 }
 
 template <typename Key>
