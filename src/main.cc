@@ -233,8 +233,8 @@ int main(int argc, char** argv) {
          c->add_option("-o,--output", build.output, "Output directory (overrides output.dir)");
          c->add_option("--set", build.overrides, "Override a config key: dotted.key=value (repeatable)");
          c->add_option("-j,--threads", build.options.threads,
-                       "Tokenizer threads (default: the available cores less a quarter, which reading, packing "
-                       "and writing use)")
+                       "Tokenizer threads (default: the available cores; reading, packing and writing run "
+                       "beside them at a higher priority)")
              ->check(CLI::NonNegativeNumber);
          c->add_flag("--force", build.options.force, "Replace a dataset already in the output directory");
          c->add_flag("--resume", build.options.resume,
@@ -278,7 +278,7 @@ int main(int argc, char** argv) {
              ->check(CLI::Range(0.0, 1.0));
          c->add_flag("--exact", scan.options.exact, "Tokenize every document (default: estimate from bytes)");
          c->add_option("--threshold", scan.options.length_threshold, "Long-document threshold in tokens");
-         c->add_option("-j,--threads", scan.options.threads, "Threads (default: the available cores less a quarter)");
+         c->add_option("-j,--threads", scan.options.threads, "Threads (default: the available cores)");
          c->add_flag("--json", scan.json, "One JSON object on stdout");
        },
        [&] { return RunScanCommand(scan); }},

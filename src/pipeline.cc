@@ -156,10 +156,13 @@ ReadAhead DefaultReadAhead(int threads, int readers) {
 
 int ResolveThreads(int threads) {
   if (threads > 0) return threads;
-  // Readers, the packer and the writer keep about a quarter of the cores
-  // busy at full speed; tokenizers take the rest rather than compete.
-  const int cores = AvailableCores();
-  return std::max(1, cores - cores / 4);
+  // One tokenizer per core. Readers, the packer and the writer run beside
+  // them at a higher priority (tokenizers are niced), so they are not
+  // starved; leaving them a quarter of the cores (the earlier default)
+  // left those cores idle whenever reading kept up: on 16 cores a
+  // per_source build took 2.82 s at 12 threads and 2.60 s at 16, and a
+  // build that tokenizes everything the same time at both.
+  return AvailableCores();
 }
 
 Pipeline::Pipeline(const Config& config, int threads, const Tokenizer& tokenizer, const InputFiles& files,

@@ -133,7 +133,7 @@ ReadAhead DefaultReadAhead(int threads, int readers);
 // "1 core: SLURM_CPUS_PER_TASK=1, CPU affinity 2".
 int AvailableCores(std::string* why = nullptr);
 // Tokenizer threads for `--threads N`: N, or for 0 (the default) the
-// available cores less a quarter left to reading, packing and writing.
+// available cores (reading, packing and writing run beside them).
 int ResolveThreads(int threads);
 
 class Pipeline {

@@ -17,7 +17,7 @@ namespace lcde {
 struct ScanOptions {
   double sample = 1.0;        // fraction of files read (the first ones in the seeded order)
   bool exact = false;         // tokenize every document; else estimate from bytes
-  int threads = 0;            // 0 = ResolveThreads(0): the available cores less a quarter
+  int threads = 0;            // 0 = ResolveThreads(0): the available cores
   uint64_t length_threshold = 4096;
   uint64_t seed = 0;          // file order, as `lcde build` visits files
   std::string tokenizer;      // model path; "" = estimate with 4 bytes per token
