@@ -115,7 +115,7 @@ struct Config {
   MixtureConfig mixture;
   OutputConfig output;
   ValidationConfig validation;
-  int threads = 0;  // not a config key: --threads; 0 = the available cores less a quarter
+  int threads = 0;  // not a config key: --threads; 0 = the available cores (ResolveThreads)
 
   // The config as YAML text after defaults and presets were applied; the
   // manifest records it so a dataset says exactly how it was built.
