@@ -5,10 +5,11 @@
 #
 #   1. a corpus of real text, PARTS (16) parts of PART_TOKENS (110M) planned
 #      tokens in FILES (10) files each, about SlimPajama's 10.6M tokens per
-#      file (627B tokens in 59,166 chunks), generated in parallel: prose from the carried pack (man pages
-#      and /usr/share/doc of the machine that packed it), code from this
-#      machine (C headers, Python, Perl, its Markdown); how often each pool
-#      started over is printed (text that repeats flatters the cache)
+#      file (627B tokens in 59,166 chunks), generated in parallel: prose
+#      from the carried pack (man pages and /usr/share/doc of the machine
+#      that packed it), code from this machine (C headers, Python, Perl,
+#      its Markdown); how often each pool started over is printed (text
+#      that repeats flatters the cache)
 #   2. lcde's reading alone: `lcde scan` (zstd + JSON, no tokenizer)
 #   3. lcde --stats at the default threads and at -j16, with READERS (a sweep
 #      of the hidden --readers)

@@ -133,6 +133,11 @@ int AvailableCores(std::string* why) {
   return cores;
 }
 
+// Decompression and parsing run at a few hundred MB/s per thread; one
+// reader per four tokenizer threads keeps the tokenizers fed (a 16-core
+// per_source build was slower with 6 or 12 readers than with 3).
+int DefaultReaders(int threads) { return std::clamp(threads / 4, 1, 8); }
+
 // Batches hold about 1 MiB of text each. Next() takes files in order, so a
 // reader of a later file must read ahead by about a whole file (SlimPajama:
 // ~40 batches) to stay busy: readers share a common bound and any one may
@@ -143,11 +148,6 @@ int AvailableCores(std::string* why) {
 // Next() is on or the next, and needs only to keep the tokenizers fed:
 // more read-ahead there is text read past the budget's end (2 cores, 5M
 // tokens: 0.57 s with 16 batches, 0.71 s with 64).
-// Decompression and parsing run at a few hundred MB/s per thread; one
-// reader per four tokenizer threads keeps the tokenizers fed (a 16-core
-// per_source build was slower with 6 or 12 readers than with 3).
-int DefaultReaders(int threads) { return std::clamp(threads / 4, 1, 8); }
-
 ReadAhead DefaultReadAhead(int threads, int readers) {
   if (readers == 1) return {std::max(16, 2 * threads), std::max(16, 2 * threads)};
   const int common = std::max(64, 16 * threads);

@@ -12,8 +12,6 @@ namespace lcde::tok {
 
 using namespace segment_cache_detail;
 
-
-
 // ---------------------------------------------------------------------------
 // SegmentCache
 // ---------------------------------------------------------------------------
@@ -37,9 +35,7 @@ constexpr uint64_t kCountBatch = 64;
 // cache on 40 MB of real text: 0.644 -> 0.596 CPU-s).
 constexpr double kGrowLoad = 0.7, kFreezeLoad = 0.7;
 
-
 }  // namespace
-
 
 SegmentCache::TablePtr SegmentCache::NewTable(size_t slots) {
   auto* t = new Table{slots - 1, static_cast<uint64_t*>(AllocateHugePageMemory(slots * sizeof(uint64_t)))};
@@ -65,7 +61,6 @@ SegmentCache::SegmentCache(size_t max_bytes) : max_bytes_(std::clamp<size_t>(max
 }
 
 SegmentCache::~SegmentCache() = default;
-
 
 bool SegmentCache::NewBlock(Writer* w, size_t need) {
   const size_t size = std::max(std::min(kBlockBytes, arena_budget_ / 8), need);
