@@ -129,8 +129,11 @@ double TokenizerWorkPerKept(const std::string& stats, const std::string& name) {
 // before the cache's bound existed), and the output must not change.
 TEST_F(BuildTest, DroppedDocumentsAreNotTokenized) {
   // A budget of a quarter of the corpus, one shard (no checkpoint holds the
-  // consumer back while the tokenizers read on).
-  const std::string args = " build --stats -q -j 2 -c " + config_ +
+  // consumer back while the tokenizers read on). One batch of read-ahead:
+  // the default holds this whole corpus, so how far the tokenizers ran ahead
+  // of the consumer when a budget filled was a matter of scheduling (CI,
+  // loaded: 1.78 tokens per kept); with one batch it is at most a few.
+  const std::string args = " build --stats -q -j 2 --read-ahead-batches 1 -c " + config_ +
                            " --set mixture.total_tokens=1M --set output.chunks_per_shard=1000 -o ";
   auto bounded = RunCommand(testing::LcdeBinary() + args + dir_.Join("bounded"));
   ASSERT_EQ(bounded.exit_code, 0) << bounded.stderr_text;
@@ -143,7 +146,7 @@ TEST_F(BuildTest, DroppedDocumentsAreNotTokenized) {
   EXPECT_GT(TokenizerWorkPerKept(bytes_only.stderr_text, short_row), 0.8) << bytes_only.stderr_text;
   const double tokenized = TokenizerWorkPerKept(bounded.stderr_text, "tokenized");
   EXPECT_GE(tokenized, 1.0) << bounded.stderr_text;
-  EXPECT_LT(tokenized, 1.7) << bounded.stderr_text;
+  EXPECT_LT(tokenized, 1.4) << bounded.stderr_text;
 }
 
 // Stops a build with SIGTERM as soon as its first checkpoint exists.
