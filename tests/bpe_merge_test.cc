@@ -108,5 +108,39 @@ TEST(BpeMergeTest, BestPairTakesTheSmallestRankLeftmost) {
   EXPECT_EQ(BestPair(rank.data(), 8), 0);
 }
 
+// The 16-bit scan (ranks of 16-bit keys) on every position and rank that
+// can meet: ranks on both sides of 0x8000 (the lanes compare signed after
+// a flip), the largest real rank next to kNoPair16, ties, and blocks.
+TEST(BpeMergeTest, SixteenBitBestPairTakesTheSmallestRankLeftmost) {
+  std::vector<uint16_t> rank(64, kNoPair16);
+  EXPECT_EQ(BestPair(rank.data(), 64), -1);
+  rank[63] = kNoPair16 - 1;
+  EXPECT_EQ(BestPair(rank.data(), 64), 63);
+  rank[40] = 0x8000;
+  EXPECT_EQ(BestPair(rank.data(), 64), 40);
+  rank[41] = 0x7FFF;
+  EXPECT_EQ(BestPair(rank.data(), 64), 41);
+  rank[9] = 0x7FFF;
+  EXPECT_EQ(BestPair(rank.data(), 64), 9);  // the leftmost of equal ranks
+  EXPECT_EQ(BestPair(rank.data(), 8), -1);
+  rank[7] = 0;
+  EXPECT_EQ(BestPair(rank.data(), 8), 7);
+  std::mt19937 rng(16);
+  for (int trial = 0; trial < 20000; ++trial) {
+    const int32_t padded = kRankLanes * (1 + static_cast<int32_t>(rng() % 8));
+    for (int32_t i = 0; i < padded; ++i) {
+      const uint32_t kind = rng() % 4;
+      rank[static_cast<size_t>(i)] = kind == 0   ? kNoPair16
+                                     : kind == 1 ? static_cast<uint16_t>(rng() % 4)
+                                                 : static_cast<uint16_t>(rng() % kNoPair16);
+    }
+    int32_t want = -1;
+    for (int32_t i = 0; i < padded; ++i) {
+      if (rank[static_cast<size_t>(i)] != kNoPair16 && (want < 0 || rank[static_cast<size_t>(i)] < rank[static_cast<size_t>(want)])) want = i;
+    }
+    ASSERT_EQ(BestPair(rank.data(), padded), want) << "trial " << trial;
+  }
+}
+
 }  // namespace
 }  // namespace lcde::tok

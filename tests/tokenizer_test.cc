@@ -98,6 +98,61 @@ bool IsValidUtf8(const std::string& s) {
   return norm.size() == 3 + s.size() + 2 * spaces;
 }
 
+// NormalizeSegmentKey as its contract states it, one byte at a time: "▁",
+// then ' ' -> "▁", a byte that starts no valid character -> U+FFFD, any
+// other character kept.
+std::string NormalizedOneByteAtATime(std::string_view key) {
+  std::string out = kBlock;
+  for (size_t i = 0; i < key.size();) {
+    const auto b = static_cast<uint8_t>(key[i]);
+    // A valid character: the shortest form of a code point that is not a
+    // surrogate and at most U+10FFFF (sentencepiece's DecodeUTF8).
+    size_t len = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 0;
+    if (len > 1) {
+      uint32_t cp = b & (0x7F >> len);
+      for (size_t k = 1; k < len; ++k) {
+        const auto t = i + k < key.size() ? static_cast<uint8_t>(key[i + k]) : 0;
+        if ((t & 0xC0) != 0x80) len = 0;
+        cp = (cp << 6) | (t & 0x3F);
+        if (len == 0) break;
+      }
+      const uint32_t shortest[] = {0, 0, 0x80, 0x800, 0x10000};
+      if (len > 0 && (b >= 0xF8 || cp < shortest[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))) len = 0;
+    }
+    if (key[i] == ' ') {
+      out += kBlock;
+    } else if (len == 0) {
+      out += "\xEF\xBF\xBD";
+      len = 1;
+    } else {
+      out += key.substr(i, len);
+    }
+    i += len;
+  }
+  return out;
+}
+
+TEST(NormalizeSegmentKeyTest, EightBytesAtATimeAgreesWithTheContract) {
+  auto normalized = [](std::string_view key) {
+    std::string out = "x";  // appends
+    tok::NormalizeSegmentKey(key, &out);
+    return out.substr(1);
+  };
+  EXPECT_EQ(normalized(""), kBlock);
+  EXPECT_EQ(normalized("abcdefgh ijklmnop"), kBlock + "abcdefgh" + kBlock + "ijklmnop");
+  EXPECT_EQ(normalized("abcdefg\xff"), kBlock + "abcdefg\xEF\xBF\xBD");
+  EXPECT_EQ(normalized("abcdefgh\xc3\xa9"), kBlock + "abcdefgh\xc3\xa9");
+  const std::vector<std::string> atoms = {"a", "Z", "0", "_", "(", " ", "\x7f", "\xc3\xa9", kBlock, "\xe4\xb8\xad",
+                                          "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xe2\x96", "\x80", "\xed\xa0\x80"};
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::string key;
+    const int n = static_cast<int>(rng() % 40);
+    for (int k = 0; k < n; ++k) key += rng() % 4 != 0 ? "abcdefgh"[rng() % 8] + std::string() : atoms[rng() % atoms.size()];
+    ASSERT_EQ(normalized(key), NormalizedOneByteAtATime(key)) << Printable(key);
+  }
+}
+
 // Every mode of `toks` gives the library's ids for `text`.
 void ExpectLibraryIds(const std::string& model, const std::vector<std::unique_ptr<Tokenizer>>& toks,
                       std::string_view text) {

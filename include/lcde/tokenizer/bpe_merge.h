@@ -83,7 +83,8 @@ class PairMerges {
  public:
   static constexpr int kShift = sizeof(Key) * 4;  // 16 or 32
   void Init(size_t pairs) { map_.Init(pairs); }
-  // REQUIRES: left, right, merged >= 0 and every value fits kShift bits.
+  // REQUIRES: left, right, merged >= 0 and every value fits kShift bits;
+  // with 16-bit keys, rank < 0xFFFF (the scan's kNoPair16).
   void Put(int32_t left, int32_t right, uint32_t rank, int32_t merged) {
     map_.Put(PairKey(left, right), static_cast<Key>((static_cast<Key>(rank) << kShift) | static_cast<Key>(merged)));
   }
@@ -117,8 +118,9 @@ struct BpeWork {
   std::vector<uint32_t> len;
   std::vector<Cand> heap;
   // Short segments: per symbol, the rank and merged key of the pair it
-  // starts (kNoPair: none).
+  // starts (kNoPair / kNoPair16: none). Ranks of 16 bits when the keys are.
   std::vector<uint32_t> pair_rank;
+  std::vector<uint16_t> pair_rank16;
   std::vector<int32_t> pair_merged;
 
   void Reserve(size_t n) {
@@ -129,6 +131,7 @@ struct BpeWork {
     next.resize(cap);
     len.resize(cap);
     pair_rank.resize(cap);
+    pair_rank16.resize(cap);
     pair_merged.resize(cap);
   }
   // Drops the memory of a rare huge segment.
@@ -148,6 +151,9 @@ inline constexpr int32_t kRankLanes = 8;
 // 2^31 pieces a model may have), and a positive int32: the SSE2 scan
 // compares ranks as signed lanes, which SSE2 does in one instruction.
 inline constexpr uint32_t kNoPair = INT32_MAX;
+// The same for ranks of 16 bits (PairMerges<uint32_t>), whose largest value
+// marks no pair.
+inline constexpr uint16_t kNoPair16 = 0xFFFF;
 // BpeWork::Reserve holds at least 64 symbols: room for the padded scan.
 static_assert(kScanMergeSymbols % kRankLanes == 0 && kScanMergeSymbols <= 64);
 
@@ -197,25 +203,75 @@ inline int32_t BestPair(const uint32_t* rank, int32_t padded) {
 #endif
 }
 
+// BestPair over ranks of 16 bits: eight lanes a register, and SSE2 has the
+// minimum of 16-bit lanes as one instruction (of 32-bit lanes it takes
+// four), so the scan that every merge step waits on is about a third as
+// long. Lanes are compared signed, so ranks are flipped by 0x8000 on load.
+inline int32_t BestPair(const uint16_t* rank, int32_t padded) {
+#if defined(__SSE2__)
+  const __m128i flip = _mm_set1_epi16(static_cast<int16_t>(0x8000));
+  auto load = [&](int32_t i) {
+    return _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rank + i)), flip);
+  };
+  __m128i best = load(0);
+  for (int32_t i = kRankLanes; i < padded; i += kRankLanes) best = _mm_min_epi16(best, load(i));
+  best = _mm_min_epi16(best, _mm_shuffle_epi32(best, _MM_SHUFFLE(1, 0, 3, 2)));
+  best = _mm_min_epi16(best, _mm_shuffle_epi32(best, _MM_SHUFFLE(2, 3, 0, 1)));
+  best = _mm_min_epi16(best, _mm_or_si128(_mm_slli_epi32(best, 16), _mm_srli_epi32(best, 16)));
+  if ((static_cast<uint32_t>(_mm_cvtsi128_si32(best)) & 0xFFFF) == (kNoPair16 ^ 0x8000)) return -1;
+  for (int32_t i = 0;; i += kRankLanes) {
+    const int mask = _mm_movemask_epi8(_mm_cmpeq_epi16(load(i), best));
+    if (mask != 0) return i + __builtin_ctz(static_cast<unsigned>(mask)) / 2;
+  }
+#else
+  uint16_t best = kNoPair16;
+  int32_t at = -1;
+  for (int32_t i = 0; i < padded; ++i) {
+    if (rank[i] < best) {
+      best = rank[i];
+      at = i;
+    }
+  }
+  return at;
+#endif
+}
+
+// The scan keeps ranks in 16 bits when the keys are 16 bits (their ranks
+// are then below kNoPair16, PairMerges::Put), else in 32.
+template <typename Key>
+struct ScanRank {
+  using type = uint32_t;
+  static constexpr uint32_t kNone = kNoPair;
+  static uint32_t* Of(BpeWork* work) { return work->pair_rank.data(); }
+};
+template <>
+struct ScanRank<uint32_t> {
+  using type = uint16_t;
+  static constexpr uint16_t kNone = kNoPair16;
+  static uint16_t* Of(BpeWork* work) { return work->pair_rank16.data(); }
+};
+
 template <typename Key>
 void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
   int32_t* key = work->key.data();
   int32_t* prev = work->prev.data();
   int32_t* next = work->next.data();
   uint32_t* len = work->len.data();
-  uint32_t* rank = work->pair_rank.data();
+  using Rank = typename ScanRank<Key>::type;
+  constexpr Rank kNone = ScanRank<Key>::kNone;
+  Rank* rank = ScanRank<Key>::Of(work);
   int32_t* merged = work->pair_merged.data();
   for (int32_t i = 1; i < count; ++i) {
     if (key[i - 1] >= 0 && key[i] >= 0) merges.Prefetch(key[i - 1], key[i]);
   }
   auto pair_at = [&](int32_t l) {
     const int32_t r = next[l];
-    rank[l] = kNoPair;
+    rank[l] = kNone;
     if (r < 0 || key[l] < 0 || key[r] < 0) return;
     uint32_t k;
     int32_t m;
     if (merges.Get(key[l], key[r], &k, &m)) {
-      rank[l] = k;
+      rank[l] = static_cast<Rank>(k);
       merged[l] = m;
     }
   };
@@ -225,7 +281,7 @@ void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t co
   }
   for (int32_t i = 0; i < count; ++i) pair_at(i);
   const int32_t padded = (count + kRankLanes - 1) / kRankLanes * kRankLanes;
-  std::fill(rank + count, rank + padded, kNoPair);
+  std::fill(rank + count, rank + padded, kNone);
   for (;;) {
     const int32_t l = BestPair(rank, padded);
     if (l < 0) return;
@@ -235,7 +291,7 @@ void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t co
     next[l] = next[r];
     if (next[r] >= 0) prev[next[r]] = l;
     len[r] = 0;
-    rank[r] = kNoPair;
+    rank[r] = kNone;
     if (prev[l] >= 0) pair_at(prev[l]);
     pair_at(l);
   }
