@@ -129,6 +129,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   bool SelfTestPasses(const std::vector<std::string>& texts, const std::vector<std::vector<int32_t>>& want) const;
   Status EncodeKey(std::string_view key, std::vector<int32_t>* out) const;
   Status EncodeNormalized(std::string_view normalized, NativeBpe::Scratch* bpe, std::vector<int32_t>* out) const;
+  uint64_t MissedKeyBound(std::string_view key) const;
 
   std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
   Plan plan_;
@@ -364,11 +365,35 @@ uint64_t SentencePieceTokenizer::TokensUpperBound(std::string_view text, uint64_
   // A segment normalizes to "▁" + its key: at most one id per byte of the
   // key and one for the "▁" (the bound MaxTokensForBytes rests on).
   Segmenter segmenter(text);
-  const uint64_t bound = segments_->UpperBound(
-      [&](std::string_view* key) { return segmenter.Next(key); },
-      [&](std::string_view key) -> uint64_t { return key.empty() ? lone_space_ids_.size() : key.size() + 1; },
-      limit);
+  const uint64_t bound = segments_->UpperBound([&](std::string_view* key) { return segmenter.Next(key); },
+                                               [&](std::string_view key) { return MissedKeyBound(key); }, limit);
   return std::min(bound, whole);
+}
+
+// A segment not in the cache: at most one id per byte of its key and one for
+// its "▁", or tighter, by its parts (EncodeNormalized): a cached part counts
+// its ids, any other its normalized bytes (each id covers at least one). A
+// rare word is mostly parts seen before, so a document that lost the keep
+// draw is decided short without being encoded more often.
+uint64_t SentencePieceTokenizer::MissedKeyBound(std::string_view key) const {
+  if (key.empty()) return lone_space_ids_.size();
+  const uint64_t by_bytes = key.size() + 1;
+  if (native_ == nullptr || !parts_->enabled() || key.size() > max_native_segment_bytes_) return by_bytes;
+  Scratch& ts = ThreadScratch();
+  ts.normalized.clear();
+  NormalizeSegmentKey(key, &ts.normalized);
+  const std::string_view normalized = ts.normalized;
+  size_t from = 0;
+  auto next_part = [&](std::string_view* part) {
+    if (from == normalized.size()) return false;
+    const size_t end = native_->PartEnd(normalized, from);
+    *part = normalized.substr(from, end - from);
+    from = end;
+    return true;
+  };
+  const uint64_t by_parts =
+      parts_->UpperBound(next_part, [](std::string_view part) -> uint64_t { return part.size(); }, by_bytes);
+  return std::min(by_parts, by_bytes);
 }
 
 std::string SentencePieceTokenizer::Decode(std::span<const int32_t> ids) const {
