@@ -73,51 +73,50 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
     return Status::Ok();
   }
   SegmentCache* cache = cache_.get();
-  // Cache lookups are memory-bound: segments are found a few ahead of the
-  // one being encoded, so that their slots (then their entries) are
-  // prefetched while earlier segments are processed.
+  // Cache lookups are memory-bound: segments are taken a batch at a time,
+  // their slots prefetched, then their entries, then looked up, so that
+  // many loads are in flight at once instead of one after another.
   struct Pending {
     std::string_view key;
     uint64_t hash;  // 0: too long for the cache
   };
-  constexpr size_t kRing = 8, kAhead = 6;
-  Pending ring[kRing];
-  size_t head = 0, tail = 0;
-  auto produce = [&]() {
-    if (!next(&key)) return false;
-    Pending& p = ring[tail++ % kRing];
-    p.key = key;
-    p.hash = 0;
-    if (key.size() <= SegmentCache::kMaxKeyBytes) {
-      p.hash = HashBytes(key.data(), key.size());
-      cache->PrefetchSlot(p.hash);
-    }
-    return true;
-  };
-  while (tail - head < kAhead && produce()) {
-  }
+  constexpr size_t kBatch = 32;
+  Pending batch[kBatch];
   TokenizerCacheStats& stats = writer->stats;
-  while (head != tail) {
-    if (tail - head > 2 && ring[(head + 2) % kRing].hash != 0) cache->PrefetchEntry(ring[(head + 2) % kRing].hash);
-    const Pending p = ring[head++ % kRing];
-    produce();
-    if (p.hash == 0) {
-      ++stats.uncached;
+  for (bool more = true; more;) {
+    size_t n = 0;
+    while (n < kBatch && (more = next(&key))) {
+      Pending& p = batch[n++];
+      p.key = key;
+      p.hash = 0;
+      if (key.size() <= SegmentCache::kMaxKeyBytes) {
+        p.hash = HashBytes(key.data(), key.size());
+        cache->PrefetchSlot(p.hash);
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (batch[i].hash != 0) cache->PrefetchEntry(batch[i].hash);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const Pending& p = batch[i];
+      if (p.hash == 0) {
+        ++stats.uncached;
+        LCDE_RETURN_IF_ERROR(encode(p.key, ids));
+        continue;
+      }
+      uint32_t found = 0;
+      if (const int32_t* hit = cache->Find(p.hash, p.key, &found)) {
+        ++stats.hits;
+        AppendIds(hit, found, ids);
+        continue;
+      }
+      ++stats.misses;
+      // Encoded in place, then offered from there: no buffer of the thread's
+      // own, so `encode` may itself run an Encode (of another cache).
+      const size_t start = ids->size();
       LCDE_RETURN_IF_ERROR(encode(p.key, ids));
-      continue;
+      cache->Insert(writer, p.hash, p.key, ids->data() + start, ids->size() - start);
     }
-    uint32_t n = 0;
-    if (const int32_t* hit = cache->Find(p.hash, p.key, &n)) {
-      ++stats.hits;
-      AppendIds(hit, n, ids);
-      continue;
-    }
-    ++stats.misses;
-    // Encoded in place, then offered from there: no buffer of the thread's
-    // own, so `encode` may itself run an Encode (of another cache).
-    const size_t start = ids->size();
-    LCDE_RETURN_IF_ERROR(encode(p.key, ids));
-    cache->Insert(writer, p.hash, p.key, ids->data() + start, ids->size() - start);
   }
   return Status::Ok();
 }
