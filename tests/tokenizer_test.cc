@@ -132,6 +132,36 @@ std::string NormalizedOneByteAtATime(std::string_view key) {
   return out;
 }
 
+// Segmenter's keys as its contract states them, one byte at a time.
+std::vector<std::string> KeysOneByteAtATime(const std::string& text) {
+  auto separator = [&](size_t i) -> size_t { return text[i] == ' ' ? 1 : text.compare(i, 3, kBlock) == 0 ? 3 : 0; };
+  std::vector<std::string> keys;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t key_begin = pos == 0 ? 0 : pos + separator(pos);
+    size_t i = key_begin;
+    while (i < text.size() && separator(i) != 0) i += separator(i);
+    while (i < text.size() && separator(i) == 0) ++i;
+    keys.push_back(text.substr(key_begin, i - key_begin));
+    pos = i;
+  }
+  return keys;
+}
+
+// Runs and words across FindSeparator's 16-byte blocks, U+2581 cut by a
+// block or by the end, 0xE2 starting other characters.
+TEST(SegmenterTest, KeysAgreeWithTheContract) {
+  const std::vector<std::string> atoms = {" ", "  ", kBlock, "a", "bcdefghijk", std::string(70, 'x'), "\xe2",
+                                          "\xe2\x96", "\xe2\x80\x94", "\n", "\xc3\xa9", std::string(63, ' ')};
+  std::mt19937 rng(64);
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::string text;
+    for (int k = 0, n = static_cast<int>(rng() % 30); k < n; ++k) text += atoms[rng() % atoms.size()];
+    std::vector<std::string> got;
+    tok::ForEachSegment(text, [&](std::string_view key) { got.emplace_back(key); });
+    ASSERT_EQ(got, KeysOneByteAtATime(text)) << Printable(text);
+  }
+}
+
 TEST(NormalizeSegmentKeyTest, EightBytesAtATimeAgreesWithTheContract) {
   auto normalized = [](std::string_view key) {
     std::string out = "x";  // appends
