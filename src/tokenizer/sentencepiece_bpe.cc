@@ -268,6 +268,16 @@ size_t NativeBpe::PartEnd(std::string_view normalized, size_t from) const {
 }
 
 void NativeBpe::EncodeNormalized(std::string_view normalized, Scratch* sc, std::vector<int32_t>* out) const {
+  // One ASCII character: one symbol, nothing to merge, emitted as Encode's
+  // last loop would (half the parts of rare words are one punctuation mark
+  // or digit: this is cheaper than their cache lookup).
+  if (normalized.size() == 1 && static_cast<uint8_t>(normalized[0]) < 0x80) {
+    const auto c = static_cast<uint8_t>(normalized[0]);
+    const int32_t id = impl_->ascii[c].id;
+    const bool unknown = impl_->type[static_cast<size_t>(id)] == kUnknown;
+    out->push_back(unknown && impl_->byte_fallback ? impl_->byte_ids[c] : id);
+    return;
+  }
   if (impl_->small_keys) {
     impl_->Encode(impl_->merges32, normalized, sc, out);
   } else {

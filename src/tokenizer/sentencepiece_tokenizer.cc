@@ -97,6 +97,11 @@ struct Scratch {
   std::vector<int> library_ids;
 };
 
+// Parts of one byte skip the parts' cache: half the parts of rare words are
+// one punctuation mark or digit, whose id NativeBpe emits faster than a
+// lookup finds it (and whose bound, one, is exact).
+constexpr size_t kMinCachedPartBytes = 2;
+
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   return scratch;
@@ -298,7 +303,7 @@ Status SentencePieceTokenizer::EncodeNormalized(std::string_view normalized, Nat
                           native_->EncodeNormalized(part, bpe, ids);
                           return Status::Ok();
                         },
-                        out);
+                        out, kMinCachedPartBytes);
 }
 
 TokenizerCacheStats SentencePieceTokenizer::CacheStats() const {
@@ -391,8 +396,8 @@ uint64_t SentencePieceTokenizer::MissedKeyBound(std::string_view key) const {
     from = end;
     return true;
   };
-  const uint64_t by_parts =
-      parts_->UpperBound(next_part, [](std::string_view part) -> uint64_t { return part.size(); }, by_bytes);
+  const uint64_t by_parts = parts_->UpperBound(
+      next_part, [](std::string_view part) -> uint64_t { return part.size(); }, by_bytes, kMinCachedPartBytes);
   return std::min(by_parts, by_bytes);
 }
 

@@ -25,16 +25,18 @@ class CachedSegments {
   // For each segment `next(&key)` yields (until it returns false), appends
   // its ids to *ids: the cached ones, or those `encode(key, ids)` appends
   // (then offered to the cache; `encode` may use another CachedSegments).
-  // Any thread.
+  // Keys shorter than `min_cached_bytes` skip the cache (for those `encode`
+  // is cheaper than a lookup). Any thread.
   template <typename Next, typename EncodeMiss>
-  Status Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids) const;
+  Status Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids, size_t min_cached_bytes = 0) const;
 
   // An upper bound on the ids Encode would append for the same segments,
   // without encoding any: a cached segment counts its ids, any other
-  // `miss_bound(key)`. Stops once the bound reaches `limit` (the result is
-  // then >= limit). Counts no hit or miss. Any thread.
+  // `miss_bound(key)` (keys shorter than `min_cached_bytes` are not looked
+  // up). Stops once the bound reaches `limit` (the result is then >= limit).
+  // Counts no hit or miss. Any thread.
   template <typename Next, typename MissBound>
-  uint64_t UpperBound(Next&& next, MissBound&& miss_bound, uint64_t limit) const;
+  uint64_t UpperBound(Next&& next, MissBound&& miss_bound, uint64_t limit, size_t min_cached_bytes = 0) const;
 
   // The calling thread's counters and the cache's size (zeros without one).
   TokenizerCacheStats Stats() const;
@@ -65,7 +67,8 @@ class CachedSegments {
 }
 
 template <typename Next, typename EncodeMiss>
-Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids) const {
+Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids,
+                              size_t min_cached_bytes) const {
   std::string_view key;
   SegmentCache::Writer* writer = ThreadWriter(/*create=*/true);
   if (writer == nullptr) {
@@ -78,7 +81,7 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
   // many loads are in flight at once instead of one after another.
   struct Pending {
     std::string_view key;
-    uint64_t hash;  // 0: too long for the cache
+    uint64_t hash;  // 0: not cached (too long or too short)
   };
   constexpr size_t kBatch = 32;
   Pending batch[kBatch];
@@ -89,7 +92,7 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
       Pending& p = batch[n++];
       p.key = key;
       p.hash = 0;
-      if (key.size() <= SegmentCache::kMaxKeyBytes) {
+      if (key.size() <= SegmentCache::kMaxKeyBytes && key.size() >= min_cached_bytes) {
         p.hash = HashBytes(key.data(), key.size());
         cache->PrefetchSlot(p.hash);
       }
@@ -122,13 +125,14 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
 }
 
 template <typename Next, typename MissBound>
-uint64_t CachedSegments::UpperBound(Next&& next, MissBound&& miss_bound, uint64_t limit) const {
+uint64_t CachedSegments::UpperBound(Next&& next, MissBound&& miss_bound, uint64_t limit,
+                                    size_t min_cached_bytes) const {
   std::string_view key;
   uint64_t bound = 0;
   const SegmentCache* cache = cache_.get();
   while (bound < limit && next(&key)) {
     uint32_t n = 0;
-    if (cache != nullptr && key.size() <= SegmentCache::kMaxKeyBytes &&
+    if (cache != nullptr && key.size() <= SegmentCache::kMaxKeyBytes && key.size() >= min_cached_bytes &&
         cache->Find(HashBytes(key.data(), key.size()), key, &n) != nullptr) {
       bound += n;
     } else {
