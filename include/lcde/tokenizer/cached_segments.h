@@ -51,20 +51,25 @@ class CachedSegments {
   // unless `create`, this thread has not used it).
   SegmentCache::Writer* ThreadWriter(bool create) const;
 
+  // Whether `key` goes through the cache: not longer than it holds, not
+  // shorter than the caller's `min_cached_bytes`.
+  static bool Cacheable(std::string_view key, size_t min_cached_bytes) {
+    return key.size() <= SegmentCache::kMaxKeyBytes && key.size() >= min_cached_bytes;
+  }
+  // A hit's ids (nearly always 1-3) appended one by one: vector::insert's
+  // general path cost ~70 instructions a hit, a seventh of a cold pass.
+  [[gnu::always_inline]] static void AppendIds(const int32_t* p, uint32_t n, std::vector<int32_t>* ids) {
+    if (n > 8) {
+      ids->insert(ids->end(), p, p + n);
+      return;
+    }
+    for (uint32_t k = 0; k < n; ++k) ids->push_back(p[k]);
+  }
+
   uint64_t instance_ = 0;  // never reused: keys the threads' writers
   std::unique_ptr<SegmentCache> cache_;
   std::weak_ptr<const CachedSegments> self_;
 };
-
-// A hit's ids (nearly always 1-3) appended one by one: vector::insert's
-// general path cost ~70 instructions a hit, a seventh of a cold pass.
-[[gnu::always_inline]] inline void AppendIds(const int32_t* p, uint32_t n, std::vector<int32_t>* ids) {
-  if (n > 8) {
-    ids->insert(ids->end(), p, p + n);
-    return;
-  }
-  for (uint32_t k = 0; k < n; ++k) ids->push_back(p[k]);
-}
 
 template <typename Next, typename EncodeMiss>
 Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int32_t>* ids,
@@ -92,7 +97,7 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
       Pending& p = batch[n++];
       p.key = key;
       p.hash = 0;
-      if (key.size() <= SegmentCache::kMaxKeyBytes && key.size() >= min_cached_bytes) {
+      if (Cacheable(key, min_cached_bytes)) {
         p.hash = HashBytes(key.data(), key.size());
         cache->PrefetchSlot(p.hash);
       }
@@ -132,7 +137,7 @@ uint64_t CachedSegments::UpperBound(Next&& next, MissBound&& miss_bound, uint64_
   const SegmentCache* cache = cache_.get();
   while (bound < limit && next(&key)) {
     uint32_t n = 0;
-    if (cache != nullptr && key.size() <= SegmentCache::kMaxKeyBytes && key.size() >= min_cached_bytes &&
+    if (cache != nullptr && Cacheable(key, min_cached_bytes) &&
         cache->Find(HashBytes(key.data(), key.size()), key, &n) != nullptr) {
       bound += n;
     } else {
