@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "lcde/tokenizer/sentencepiece.h"
@@ -180,6 +181,65 @@ TEST(NormalizeSegmentKeyTest, EightBytesAtATimeAgreesWithTheContract) {
     const int n = static_cast<int>(rng() % 40);
     for (int k = 0; k < n; ++k) key += rng() % 4 != 0 ? "abcdefgh"[rng() % 8] + std::string() : atoms[rng() % atoms.size()];
     ASSERT_EQ(normalized(key), NormalizedOneByteAtATime(key)) << Printable(key);
+  }
+}
+
+// The parts of a normalized segment by NativeBpe's contract, one pair of
+// bytes at a time: a part ends between ASCII a and b that no NORMAL piece
+// holds side by side and that both have ids of their own.
+class PartsByContract {
+ public:
+  PartsByContract(const tok::SpmModelInfo& info, const std::string& model) {
+    for (const auto& p : info.pieces) {
+      if (p.type != tok::kNormal) continue;
+      for (size_t k = 1; k < p.piece.size(); ++k) joined_.insert({p.piece[k - 1], p.piece[k]});
+    }
+    for (int c = 0; c < 128; ++c) {
+      has_id_[c] = !Library(model).IsUnknown(Library(model).PieceToId(std::string(1, static_cast<char>(c))));
+    }
+  }
+  std::vector<std::string> operator()(std::string_view normalized) const {
+    std::vector<std::string> parts(1);
+    for (size_t j = 0; j < normalized.size(); ++j) {
+      if (j > 0 && EndsBetween(normalized[j - 1], normalized[j])) parts.emplace_back();
+      parts.back() += normalized[j];
+    }
+    return parts;
+  }
+
+ private:
+  bool EndsBetween(char a, char b) const {
+    const auto ua = static_cast<uint8_t>(a), ub = static_cast<uint8_t>(b);
+    return (ua | ub) < 0x80 && !joined_.count({a, b}) && has_id_[ua] && has_id_[ub];
+  }
+  std::set<std::pair<char, char>> joined_;
+  bool has_id_[128] = {};
+};
+
+// PartStarts finds the points of 63 bytes at a time; PartCursor walks them,
+// one window after another (keys up to 300 bytes, dense with points).
+TEST(PartCursorTest, PartsAgreeWithTheContractAcrossWindows) {
+  const std::vector<std::string> atoms = {"a", "Z", "0", "7", "_", "(", ")", "-", ".", "/", " ", "ing", "the",
+                                          "\xc3\xa9", "\xe4\xb8\xad", "\x7f", "\x01", std::string(70, 'x')};
+  for (const auto& model : Models()) {
+    tok::SpmModelInfo info;
+    std::string error;
+    ASSERT_TRUE(tok::ParseSpmModel(testing::ReadFile(model), &info, &error)) << error;
+    std::unique_ptr<tok::NativeBpe> bpe = tok::NativeBpe::Build(info, &error);
+    ASSERT_NE(bpe, nullptr) << error;
+    const PartsByContract by_contract(info, model);
+    std::mt19937 rng(63);
+    for (int trial = 0; trial < 3000; ++trial) {
+      std::string key;
+      for (int k = 0, n = static_cast<int>(rng() % 100); k < n; ++k) key += atoms[rng() % atoms.size()];
+      std::string normalized;
+      tok::NormalizeSegmentKey(key, &normalized);
+      std::vector<std::string> got;
+      tok::PartCursor cursor(*bpe, normalized);
+      std::string_view part;
+      while (cursor.Next(&part)) got.emplace_back(part);
+      ASSERT_EQ(got, by_contract(normalized)) << model << ": " << Printable(key);
+    }
   }
 }
 

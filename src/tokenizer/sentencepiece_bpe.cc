@@ -7,6 +7,10 @@
 #include <string>
 #include <unordered_map>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "lcde/tokenizer/bpe_merge.h"
 #include "lcde/tokenizer/sentencepiece.h"
 #include "lcde/tokenizer/string_index.h"
@@ -48,13 +52,11 @@ struct NativeBpe::Impl {
   int32_t byte_ids[256] = {};
   int32_t unk_id = 0;
   bool byte_fallback = false;
-  // Bit b % 64 of split[a][b / 64]: no merge crosses between ASCII a and b
-  // (PartEnd).
-  uint64_t split[128][2] = {};
-
-  bool SplitBetween(uint8_t a, uint8_t b) const {
-    return (a | b) < 0x80 && ((split[a][b >> 6] >> (b & 63)) & 1) != 0;
-  }
+  // split[a << 8 | b] is 0x80 when no merge crosses between the bytes a and
+  // b (both ASCII; PartStarts), else 0: a byte per pair of byte values, so
+  // that PartStarts tests a pair with one load and gathers 16 results with
+  // one movemask (64 KB, of which text touches a few hundred lines).
+  std::vector<uint8_t> split = std::vector<uint8_t>(size_t{1} << 16);
 
   CharInfo LookupChar(const char* p, size_t len) const {
     if (len == 1 && static_cast<uint8_t>(p[0]) < 0x80) return ascii[static_cast<uint8_t>(p[0])];
@@ -239,6 +241,11 @@ std::unique_ptr<NativeBpe> NativeBpe::Build(const SpmModelInfo& info, std::strin
     m.chars.emplace(PackChar(s.data(), s.size()), ci);
   }
   m.FindSplitPoints(info);
+  for (int c = 0; c < 128; ++c) {
+    const int32_t id = m.ascii[c].id;
+    const bool unknown = m.type[static_cast<size_t>(id)] == kUnknown;
+    bpe->lone_ascii_ids_[c] = unknown && m.byte_fallback ? m.byte_ids[c] : id;
+  }
   return bpe;
 }
 
@@ -254,28 +261,34 @@ void NativeBpe::Impl::FindSplitPoints(const SpmModelInfo& info) {
   auto has_id = [&](int c) { return type[static_cast<size_t>(ascii[c].id)] != kUnknown; };
   for (int a = 0; a < 128; ++a) {
     for (int b = 0; b < 128; ++b) {
-      if (!joined[a][b] && has_id(a) && has_id(b)) split[a][b >> 6] |= uint64_t{1} << (b & 63);
+      if (!joined[a][b] && has_id(a) && has_id(b)) split[static_cast<size_t>(a << 8 | b)] = 0x80;
     }
   }
 }
 
-size_t NativeBpe::PartEnd(std::string_view normalized, size_t from) const {
-  const auto* s = reinterpret_cast<const uint8_t*>(normalized.data());
-  for (size_t j = from + 1; j < normalized.size(); ++j) {
-    if (impl_->SplitBetween(s[j - 1], s[j])) return j;
+uint64_t NativeBpe::PartStarts(std::string_view normalized, size_t from) const {
+  const auto* s = reinterpret_cast<const uint8_t*>(normalized.data()) + from;
+  const size_t count = std::min<size_t>(64, normalized.size() - from);
+  const uint8_t* split = impl_->split.data();
+  alignas(16) uint8_t at[64] = {};
+  for (size_t k = 1; k < count; ++k) at[k] = split[static_cast<size_t>(s[k - 1]) << 8 | s[k]];
+  uint64_t starts = 0;
+#if defined(__SSE2__)
+  for (int i = 0; i < 4; ++i) {
+    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(at + 16 * i));
+    starts |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(v))) << (16 * i);
   }
-  return normalized.size();
+#else
+  for (size_t k = 1; k < count; ++k) starts |= static_cast<uint64_t>(at[k] >> 7) << k;
+#endif
+  return starts;
 }
 
 void NativeBpe::EncodeNormalized(std::string_view normalized, Scratch* sc, std::vector<int32_t>* out) const {
   // One ASCII character: one symbol, nothing to merge, emitted as Encode's
-  // last loop would (half the parts of rare words are one punctuation mark
-  // or digit: this is cheaper than their cache lookup).
+  // last loop would.
   if (normalized.size() == 1 && static_cast<uint8_t>(normalized[0]) < 0x80) {
-    const auto c = static_cast<uint8_t>(normalized[0]);
-    const int32_t id = impl_->ascii[c].id;
-    const bool unknown = impl_->type[static_cast<size_t>(id)] == kUnknown;
-    out->push_back(unknown && impl_->byte_fallback ? impl_->byte_ids[c] : id);
+    out->push_back(LoneAsciiId(static_cast<uint8_t>(normalized[0])));
     return;
   }
   if (impl_->small_keys) {

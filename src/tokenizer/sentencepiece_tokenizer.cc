@@ -142,7 +142,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::unique_ptr<NativeBpe> native_;   // null: segments go to the library
   std::vector<int32_t> lone_space_ids_;  // the ids of a trailing lone "▁"
   std::shared_ptr<CachedSegments> segments_;
-  // Parts of segments that missed (NativeBpe::PartEnd), by normalized bytes:
+  // Parts of segments that missed (NativeBpe::PartStarts), by normalized bytes:
   // their own cache, since a part's bytes may equal a segment's key.
   std::shared_ptr<CachedSegments> parts_;
   size_t max_native_segment_bytes_ = 0;
@@ -285,22 +285,27 @@ Status SentencePieceTokenizer::EncodeKey(std::string_view key, std::vector<int32
 // A segment's parts through their cache when it has more than one.
 Status SentencePieceTokenizer::EncodeNormalized(std::string_view normalized, NativeBpe::Scratch* bpe,
                                                 std::vector<int32_t>* out) const {
-  size_t from = 0;
-  size_t end = native_->PartEnd(normalized, from);
-  if (end == normalized.size() || !parts_->enabled()) {
+  PartCursor parts(*native_, normalized);
+  std::string_view first;
+  parts.Next(&first);
+  if (first.size() == normalized.size() || !parts_->enabled()) {
     native_->EncodeNormalized(normalized, bpe, out);
     return Status::Ok();
   }
+  bool took_first = false;
   auto next_part = [&](std::string_view* part) {
-    if (from == normalized.size()) return false;
-    *part = normalized.substr(from, end - from);
-    from = end;
-    if (from < normalized.size()) end = native_->PartEnd(normalized, from);
+    if (took_first) return parts.Next(part);
+    took_first = true;
+    *part = first;
     return true;
   };
   return parts_->Encode(next_part,
                         [&](std::string_view part, std::vector<int32_t>* ids) {
-                          native_->EncodeNormalized(part, bpe, ids);
+                          if (part.size() == 1 && static_cast<uint8_t>(part[0]) < 0x80) {
+                            ids->push_back(native_->LoneAsciiId(static_cast<uint8_t>(part[0])));
+                          } else {
+                            native_->EncodeNormalized(part, bpe, ids);
+                          }
                           return Status::Ok();
                         },
                         out, kMinCachedPartBytes);
@@ -387,17 +392,10 @@ uint64_t SentencePieceTokenizer::MissedKeyBound(std::string_view key) const {
   Scratch& ts = ThreadScratch();
   ts.normalized.clear();
   NormalizeSegmentKey(key, &ts.normalized);
-  const std::string_view normalized = ts.normalized;
-  size_t from = 0;
-  auto next_part = [&](std::string_view* part) {
-    if (from == normalized.size()) return false;
-    const size_t end = native_->PartEnd(normalized, from);
-    *part = normalized.substr(from, end - from);
-    from = end;
-    return true;
-  };
-  const uint64_t by_parts = parts_->UpperBound(
-      next_part, [](std::string_view part) -> uint64_t { return part.size(); }, by_bytes, kMinCachedPartBytes);
+  PartCursor parts(*native_, ts.normalized);
+  const uint64_t by_parts = parts_->UpperBound([&](std::string_view* part) { return parts.Next(part); },
+                                               [](std::string_view part) -> uint64_t { return part.size(); },
+                                               by_bytes, kMinCachedPartBytes);
   return std::min(by_parts, by_bytes);
 }
 

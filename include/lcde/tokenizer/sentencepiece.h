@@ -183,21 +183,67 @@ class NativeBpe {
   // output) to *out.
   void EncodeNormalized(std::string_view normalized, Scratch* scratch, std::vector<int32_t>* out) const;
 
-  // Where the part of `normalized` that starts at `from` ends: the first
-  // point after `from` that no merge can cross, or normalized.size(). Such a
-  // point lies between two ASCII characters that no NORMAL piece holds side
-  // by side ("s(", "2-"; a merged symbol is a NORMAL piece) and that both
-  // have ids of their own (a run of unknown characters may collapse into one
-  // id). Parts merge independently, so the ids of `normalized` are the ids
-  // of its parts, each encoded alone, one after the other: a rare word
-  // (an identifier, a path) is mostly parts seen before.
+  // The points of `normalized` that no merge can cross: bit k of the
+  // result (k in [1, 64)) says whether one lies before byte from + k (bits
+  // at or past normalized.size() are clear). Such a point lies between two
+  // ASCII characters that no NORMAL piece holds side by side ("s(", "2-"; a
+  // merged symbol is a NORMAL piece) and that both have ids of their own (a
+  // run of unknown characters may collapse into one id). The PARTS between
+  // these points merge independently, so the ids of `normalized` are the
+  // ids of its parts, each encoded alone, one after the other: a rare word
+  // (an identifier, a path) is mostly parts seen before (PartCursor).
   // REQUIRES: from < normalized.size().
-  size_t PartEnd(std::string_view normalized, size_t from) const;
+  uint64_t PartStarts(std::string_view normalized, size_t from) const;
+
+  // The one id EncodeNormalized appends for the text of one ASCII character
+  // c: its piece's, else its byte's (byte fallback) or <unk>. Inline: half
+  // the parts of rare words are one punctuation mark or digit.
+  // REQUIRES: c < 0x80.
+  int32_t LoneAsciiId(uint8_t c) const { return lone_ascii_ids_[c]; }
 
  private:
   NativeBpe() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  int32_t lone_ascii_ids_[128] = {};
+};
+
+// The parts of a normalized segment (NativeBpe::PartStarts), one after the
+// other: the split points of 63 bytes found in one pass, then taken a bit
+// at a time (a call per part cost a twelfth of a cold pass).
+class PartCursor {
+ public:
+  PartCursor(const NativeBpe& bpe, std::string_view normalized)
+      : bpe_(&bpe), text_(normalized), starts_(normalized.empty() ? 0 : bpe.PartStarts(normalized, 0)) {}
+  // The next part, until none is left.
+  bool Next(std::string_view* part) {
+    const size_t n = text_.size();
+    if (from_ >= n) return false;
+    size_t end;
+    for (;;) {
+      if (starts_ != 0) {
+        end = base_ + static_cast<size_t>(__builtin_ctzll(starts_));
+        starts_ &= starts_ - 1;
+        break;
+      }
+      if (base_ + 64 >= n) {
+        end = n;
+        break;
+      }
+      base_ += 63;  // bit k of the next window is byte base_ + k, k >= 1
+      starts_ = bpe_->PartStarts(text_, base_);
+    }
+    *part = std::string_view(text_.data() + from_, end - from_);
+    from_ = end;
+    return true;
+  }
+
+ private:
+  const NativeBpe* bpe_;
+  std::string_view text_;
+  uint64_t starts_;   // split points of the window at base_ not yet taken
+  size_t base_ = 0;
+  size_t from_ = 0;   // where the next part begins
 };
 
 
