@@ -84,9 +84,13 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
   // Cache lookups are memory-bound: segments are taken a batch at a time,
   // their slots prefetched, then their entries, then looked up, so that
   // many loads are in flight at once instead of one after another.
+  // Left uninitialized (no member initializers): zeroing the batch cost
+  // as much as filling it.
   struct Pending {
-    std::string_view key;
+    const char* data;
+    size_t size;
     uint64_t hash;  // 0: not cached (too long or too short)
+    std::string_view key() const { return std::string_view(data, size); }
   };
   constexpr size_t kBatch = 32;
   Pending batch[kBatch];
@@ -95,7 +99,8 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
     size_t n = 0;
     while (n < kBatch && (more = next(&key))) {
       Pending& p = batch[n++];
-      p.key = key;
+      p.data = key.data();
+      p.size = key.size();
       p.hash = 0;
       if (Cacheable(key, min_cached_bytes)) {
         p.hash = HashBytes(key.data(), key.size());
@@ -109,11 +114,11 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
       const Pending& p = batch[i];
       if (p.hash == 0) {
         ++stats.uncached;
-        LCDE_RETURN_IF_ERROR(encode(p.key, ids));
+        LCDE_RETURN_IF_ERROR(encode(p.key(), ids));
         continue;
       }
       uint32_t found = 0;
-      if (const int32_t* hit = cache->Find(p.hash, p.key, &found)) {
+      if (const int32_t* hit = cache->Find(p.hash, p.key(), &found)) {
         ++stats.hits;
         AppendIds(hit, found, ids);
         continue;
@@ -122,8 +127,8 @@ Status CachedSegments::Encode(Next&& next, EncodeMiss&& encode, std::vector<int3
       // Encoded in place, then offered from there: no buffer of the thread's
       // own, so `encode` may itself run an Encode (of another cache).
       const size_t start = ids->size();
-      LCDE_RETURN_IF_ERROR(encode(p.key, ids));
-      cache->Insert(writer, p.hash, p.key, ids->data() + start, ids->size() - start);
+      LCDE_RETURN_IF_ERROR(encode(p.key(), ids));
+      cache->Insert(writer, p.hash, p.key(), ids->data() + start, ids->size() - start);
     }
   }
   return Status::Ok();

@@ -168,7 +168,7 @@ constexpr size_t kMaxProbes = 4096;
 
 }  // namespace segment_cache_detail
 
-inline uint64_t HashBytes(const char* p, size_t len) {
+[[gnu::always_inline]] inline uint64_t HashBytes(const char* p, size_t len) {
   using namespace segment_cache_detail;
   constexpr uint64_t s0 = 0xa0761d6478bd642full, s1 = 0xe7037ed1a0b428dbull, s2 = 0x8ebc6af09c88c6e3ull;
   uint64_t seed = s0 ^ (len * s2);
