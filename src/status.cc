@@ -2,9 +2,14 @@
 
 namespace lcde {
 
+const std::string& Status::EmptyMessage() {
+  static const std::string empty;
+  return empty;
+}
+
 std::string Status::ToString() const {
   const char* name = "OK";
-  switch (code_) {
+  switch (code()) {
     case Code::kOk: return "OK";
     case Code::kInvalidConfig: name = "invalid config"; break;
     case Code::kNotFound: name = "not found"; break;
@@ -13,7 +18,7 @@ std::string Status::ToString() const {
     case Code::kInterrupted: name = "interrupted"; break;
     case Code::kDataError: name = "bad input"; break;
   }
-  return std::string(name) + ": " + message_;
+  return std::string(name) + ": " + message();
 }
 
 }  // namespace lcde

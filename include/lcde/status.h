@@ -3,6 +3,7 @@
 // CLI edge (src/main.cc), which maps a Status code to the process exit code.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,7 +23,18 @@ class Status {
     kDataError,      // bad input under --strict: exit 3
   };
 
-  Status() = default;
+  // OK is a null pointer (as in leveldb; a moved-from Status is OK): the hot paths return OK millions
+  // of times a second, and an empty std::string member cost its set-up and
+  // disposal on every return.
+  Status() noexcept = default;
+  Status(const Status& other) : state_(other.state_ ? std::make_unique<State>(*other.state_) : nullptr) {}
+  Status& operator=(const Status& other) {
+    if (this != &other) state_ = other.state_ ? std::make_unique<State>(*other.state_) : nullptr;
+    return *this;
+  }
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
+
   static Status Ok() { return Status(); }
   static Status InvalidConfig(std::string msg) { return Status(Code::kInvalidConfig, std::move(msg)); }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
@@ -31,15 +43,21 @@ class Status {
   static Status Interrupted(std::string msg) { return Status(Code::kInterrupted, std::move(msg)); }
   static Status DataError(std::string msg) { return Status(Code::kDataError, std::move(msg)); }
 
-  bool ok() const { return code_ == Code::kOk; }
-  Code code() const { return code_; }
-  const std::string& message() const { return message_; }
+  bool ok() const { return state_ == nullptr; }
+  Code code() const { return state_ ? state_->code : Code::kOk; }
+  // "" when OK.
+  const std::string& message() const { return state_ ? state_->message : EmptyMessage(); }
   std::string ToString() const;
 
  private:
-  Status(Code code, std::string msg) : code_(code), message_(std::move(msg)) {}
-  Code code_ = Code::kOk;
-  std::string message_;
+  struct State {
+    Code code;
+    std::string message;
+  };
+  // REQUIRES: code != kOk.
+  Status(Code code, std::string msg) : state_(std::make_unique<State>(State{code, std::move(msg)})) {}
+  static const std::string& EmptyMessage();
+  std::unique_ptr<State> state_;
 };
 
 // A value or the Status that explains why there is none.
