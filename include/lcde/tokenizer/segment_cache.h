@@ -30,9 +30,10 @@ inline uint64_t HashBytes(const char* p, size_t len);
 // rose 45% over one thread. One cache holds each segment once.
 //
 // Insert-only, lock-free on the hot path. A slot is one 64-bit word
-// (16-bit tag of the hash | 48-bit pointer to the entry), written once from
-// empty by compare-and-swap after the entry is complete, so a reader that
-// sees it sees the whole entry. Entries (key length, id count, ids, key)
+// (16-bit tag of the hash | 48-bit pointer to the entry), stored into an
+// empty slot (release) after the entry is complete, so a reader that sees
+// it sees the whole entry; two inserts racing for one empty slot may
+// overwrite each other (one is lost: a later miss). Entries (key length, id count, ids, key)
 // live in blocks each thread takes for itself. The table grows by copying
 // into a larger one under a mutex; readers keep using the old one until
 // they load the new pointer, and old tables live as long as the cache. An
