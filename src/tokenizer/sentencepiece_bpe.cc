@@ -25,6 +25,15 @@ struct CharInfo {
   int32_t id = 0;    // PieceToId(char): what the character is emitted as when unmerged
 };
 
+// The index of the pair of bytes a, b in Impl::split: the two bytes read
+// as one 16-bit word, as PartStarts reads them.
+inline size_t PairIndex(uint8_t a, uint8_t b) {
+  const uint8_t pair[2] = {a, b};
+  uint16_t v;
+  std::memcpy(&v, pair, 2);
+  return v;
+}
+
 inline uint64_t PackChar(const char* p, size_t len) {
   uint64_t v = 0;
   for (size_t k = 0; k < len; ++k) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[k])) << (8 * k);
@@ -52,10 +61,11 @@ struct NativeBpe::Impl {
   int32_t byte_ids[256] = {};
   int32_t unk_id = 0;
   bool byte_fallback = false;
-  // split[a << 8 | b] is 0x80 when no merge crosses between the bytes a and
-  // b (both ASCII; PartStarts), else 0: a byte per pair of byte values, so
-  // that PartStarts tests a pair with one load and gathers 16 results with
-  // one movemask (64 KB, of which text touches a few hundred lines).
+  // split[PairIndex(a, b)] is 0x80 when no merge crosses between the bytes
+  // a and b (both ASCII; PartStarts), else 0: a byte per pair of byte
+  // values, so that PartStarts tests a pair with one load and gathers 16
+  // results with one movemask (64 KB, of which text touches a few hundred
+  // lines).
   std::vector<uint8_t> split = std::vector<uint8_t>(size_t{1} << 16);
 
   CharInfo LookupChar(const char* p, size_t len) const {
@@ -261,7 +271,7 @@ void NativeBpe::Impl::FindSplitPoints(const SpmModelInfo& info) {
   auto has_id = [&](int c) { return type[static_cast<size_t>(ascii[c].id)] != kUnknown; };
   for (int a = 0; a < 128; ++a) {
     for (int b = 0; b < 128; ++b) {
-      if (!joined[a][b] && has_id(a) && has_id(b)) split[static_cast<size_t>(a << 8 | b)] = 0x80;
+      if (!joined[a][b] && has_id(a) && has_id(b)) split[PairIndex(static_cast<uint8_t>(a), static_cast<uint8_t>(b))] = 0x80;
     }
   }
 }
@@ -271,7 +281,11 @@ uint64_t NativeBpe::PartStarts(std::string_view normalized, size_t from) const {
   const size_t count = std::min<size_t>(64, normalized.size() - from);
   const uint8_t* split = impl_->split.data();
   alignas(16) uint8_t at[64] = {};
-  for (size_t k = 1; k < count; ++k) at[k] = split[static_cast<size_t>(s[k - 1]) << 8 | s[k]];
+  for (size_t k = 1; k < count; ++k) {
+    uint16_t pair;  // s[k - 1] and s[k], PairIndex's word
+    std::memcpy(&pair, s + k - 1, 2);
+    at[k] = split[pair];
+  }
   uint64_t starts = 0;
 #if defined(__SSE2__)
   for (int i = 0; i < 4; ++i) {

@@ -300,7 +300,7 @@ Status SentencePieceTokenizer::EncodeNormalized(std::string_view normalized, Nat
     return true;
   };
   return parts_->Encode(next_part,
-                        [&](std::string_view part, std::vector<int32_t>* ids) {
+                        [&](std::string_view part, std::vector<int32_t>* ids) __attribute__((always_inline)) {
                           if (part.size() == 1 && static_cast<uint8_t>(part[0]) < 0x80) {
                             ids->push_back(native_->LoneAsciiId(static_cast<uint8_t>(part[0])));
                           } else {
