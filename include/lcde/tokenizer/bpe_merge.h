@@ -45,32 +45,44 @@ class MergeMap {
     mask_ = cap - 1;
     shift_ = 64 - bits;
   }
-  // Fibonacci hashing: one multiply, the product's top bits. Every lookup of
-  // a merge waits on this before its load, so it is kept short.
-  size_t Slot(uint64_t k) const { return static_cast<size_t>((k * 0x9e3779b97f4a7c15ull) >> shift_); }
   void Put(Key k, Value v) {
-    size_t i = Slot(k) & mask_;
+    size_t i = reader().Slot(k);
     while (slots_[i].key != kEmpty && slots_[i].key != k) i = (i + 1) & mask_;
     slots_[i] = Entry{k, v};
   }
-  void Prefetch(Key k) const { __builtin_prefetch(&slots_[Slot(k) & mask_]); }
-  // The value of k, or kNone.
-  Value Get(Key k) const {
-    size_t i = Slot(k) & mask_;
-    while (true) {
-      const Entry& e = slots_[i];
-      if (e.key == k) return e.value;
-      if (e.key == kEmpty) return kNone;
-      i = (i + 1) & mask_;
-    }
-  }
-  size_t memory_bytes() const { return slots_ ? (mask_ + 1) * sizeof(Entry) : 0; }
 
- private:
   struct Entry {
     Key key;
     Value value;
   };
+  // The lookup's fields by value. A merge loop that also stores ints reads
+  // them from a Reader in its locals: through the map, the compiler loaded
+  // them again after every such store (an int store may alias shift_).
+  struct Reader {
+    const Entry* slots;
+    size_t mask;
+    int shift;
+    // Fibonacci hashing: one multiply, the product's top bits. Every lookup
+    // of a merge waits on this before its load, so it is kept short.
+    size_t Slot(uint64_t k) const { return static_cast<size_t>((k * 0x9e3779b97f4a7c15ull) >> shift) & mask; }
+    void Prefetch(Key k) const { __builtin_prefetch(&slots[Slot(k)]); }
+    // The value of k, or kNone.
+    Value Get(Key k) const {
+      size_t i = Slot(k);
+      while (true) {
+        const Entry& e = slots[i];
+        if (e.key == k) return e.value;
+        if (e.key == kEmpty) return kNone;
+        i = (i + 1) & mask;
+      }
+    }
+  };
+  Reader reader() const { return Reader{slots_.get(), mask_, shift_}; }
+  void Prefetch(Key k) const { reader().Prefetch(k); }
+  Value Get(Key k) const { return reader().Get(k); }
+  size_t memory_bytes() const { return slots_ ? (mask_ + 1) * sizeof(Entry) : 0; }
+
+ private:
   HugePagePtr<Entry> slots_;
   size_t mask_ = 0;
   int shift_ = 63;
@@ -88,14 +100,23 @@ class PairMerges {
   void Put(int32_t left, int32_t right, uint32_t rank, int32_t merged) {
     map_.Put(PairKey(left, right), static_cast<Key>((static_cast<Key>(rank) << kShift) | static_cast<Key>(merged)));
   }
-  void Prefetch(int32_t left, int32_t right) const { map_.Prefetch(PairKey(left, right)); }
-  // Whether (left, right) merges; then *rank and *merged say how.
+  // Lookups through a copy of the map's fields (MergeMap::Reader).
+  struct Reader {
+    typename MergeMap<Key, Key>::Reader map;
+    void Prefetch(int32_t left, int32_t right) const { map.Prefetch(PairKey(left, right)); }
+    // Whether (left, right) merges; then *rank and *merged say how.
+    bool Get(int32_t left, int32_t right, uint32_t* rank, int32_t* merged) const {
+      const Key v = map.Get(PairKey(left, right));
+      if (v == MergeMap<Key, Key>::kNone) return false;
+      *rank = static_cast<uint32_t>(static_cast<uint64_t>(v) >> kShift);
+      *merged = static_cast<int32_t>(static_cast<uint64_t>(v) & ((uint64_t{1} << kShift) - 1));
+      return true;
+    }
+  };
+  Reader reader() const { return Reader{map_.reader()}; }
+  void Prefetch(int32_t left, int32_t right) const { reader().Prefetch(left, right); }
   bool Get(int32_t left, int32_t right, uint32_t* rank, int32_t* merged) const {
-    const Key v = map_.Get(PairKey(left, right));
-    if (v == MergeMap<Key, Key>::kNone) return false;
-    *rank = static_cast<uint32_t>(static_cast<uint64_t>(v) >> kShift);
-    *merged = static_cast<int32_t>(static_cast<uint64_t>(v) & ((uint64_t{1} << kShift) - 1));
-    return true;
+    return reader().Get(left, right, rank, merged);
   }
   size_t memory_bytes() const { return map_.memory_bytes(); }
 
@@ -155,7 +176,7 @@ inline constexpr uint32_t kNoPair = INT32_MAX;
 // marks no pair.
 inline constexpr uint16_t kNoPair16 = 0xFFFF;
 // BpeWork::Reserve holds at least 64 symbols: room for the padded scan.
-static_assert(kScanMergeSymbols % kRankLanes == 0 && kScanMergeSymbols <= 64);
+static_assert(kScanMergeSymbols % kRankLanes == 0 && kScanMergeSymbols <= 64 && kRankLanes == 8);
 
 // The index of the smallest of rank[0, padded), the first among equals; -1
 // when every one is kNoPair. REQUIRES: padded is a positive multiple of
@@ -261,27 +282,31 @@ void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t co
   constexpr Rank kNone = ScanRank<Key>::kNone;
   Rank* rank = ScanRank<Key>::Of(work);
   int32_t* merged = work->pair_merged.data();
-  for (int32_t i = 1; i < count; ++i) {
-    if (key[i - 1] >= 0 && key[i] >= 0) merges.Prefetch(key[i - 1], key[i]);
+  const typename PairMerges<Key>::Reader pairs = merges.reader();
+  for (int32_t i = 0; i < count; ++i) {
+    prev[i] = i - 1;
+    next[i] = i + 1;
+    if (i > 0 && key[i - 1] >= 0 && key[i] >= 0) pairs.Prefetch(key[i - 1], key[i]);
   }
-  auto pair_at = [&](int32_t l) {
-    const int32_t r = next[l];
+  next[count - 1] = -1;
+  auto pair_at = [&](int32_t l, int32_t r) {
     rank[l] = kNone;
     if (r < 0 || key[l] < 0 || key[r] < 0) return;
     uint32_t k;
     int32_t m;
-    if (merges.Get(key[l], key[r], &k, &m)) {
+    if (pairs.Get(key[l], key[r], &k, &m)) {
       rank[l] = static_cast<Rank>(k);
       merged[l] = m;
     }
   };
-  for (int32_t i = 0; i < count; ++i) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < count ? i + 1 : -1;
-  }
-  for (int32_t i = 0; i < count; ++i) pair_at(i);
+  // The scan reads whole blocks: the last one's lanes past `count` hold
+  // kNone (set first, a fixed-size store; the pairs below overwrite the
+  // lanes they own).
   const int32_t padded = (count + kRankLanes - 1) / kRankLanes * kRankLanes;
-  std::fill(rank + count, rank + padded, kNone);
+  static constexpr Rank kNoneBlock[kRankLanes] = {kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone};
+  std::memcpy(rank + padded - kRankLanes, kNoneBlock, sizeof(kNoneBlock));
+  for (int32_t i = 0; i + 1 < count; ++i) pair_at(i, i + 1);
+  rank[count - 1] = kNone;
   for (;;) {
     const int32_t l = BestPair(rank, padded);
     if (l < 0) return;
@@ -292,8 +317,8 @@ void MergeSymbolsByScan(const PairMerges<Key>& merges, BpeWork* work, int32_t co
     if (next[r] >= 0) prev[next[r]] = l;
     len[r] = 0;
     rank[r] = kNone;
-    if (prev[l] >= 0) pair_at(prev[l]);
-    pair_at(l);
+    if (prev[l] >= 0) pair_at(prev[l], l);
+    pair_at(l, next[l]);
   }
 }
 
@@ -320,6 +345,7 @@ void MergeSymbols(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
   }
   next[count - 1] = -1;
 
+  const typename PairMerges<Key>::Reader pairs = merges.reader();
   auto less = [](const BpeWork::Cand& a, const BpeWork::Cand& b) { return a.priority > b.priority; };
   auto& heap = work->heap;
   heap.clear();
@@ -327,7 +353,7 @@ void MergeSymbols(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
     if (l < 0 || r < 0 || key[l] < 0 || key[r] < 0) return;
     uint32_t rank;
     int32_t merged;
-    if (!merges.Get(key[l], key[r], &rank, &merged)) return;
+    if (!pairs.Get(key[l], key[r], &rank, &merged)) return;
     heap.push_back(BpeWork::Cand{(static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(l), len[l] + len[r],
                                  merged});
     std::push_heap(heap.begin(), heap.end(), less);
@@ -335,7 +361,7 @@ void MergeSymbols(const PairMerges<Key>& merges, BpeWork* work, int32_t count) {
   // The initial pairs' lookups are independent: start their memory loads
   // together.
   for (int32_t i = 1; i < count; ++i) {
-    if (key[i - 1] >= 0 && key[i] >= 0) merges.Prefetch(key[i - 1], key[i]);
+    if (key[i - 1] >= 0 && key[i] >= 0) pairs.Prefetch(key[i - 1], key[i]);
   }
   for (int32_t i = 1; i < count; ++i) try_add(i - 1, i);
   while (!heap.empty()) {
