@@ -323,18 +323,24 @@ void NativeBpe::Impl::Encode(const PairMerges<Key>& merges, std::string_view nor
   if (n == 0) return;
   sc->Reserve(n);
   // Initial symbols: one per character. A merged symbol's key is its piece id.
+  int32_t* key = sc->key.data();
+  uint32_t* len = sc->len.data();
   int32_t count = 0;
-  for (size_t i = 0; i < n;) {
+  for (size_t i = 0; i < n; ++count) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    if (c < 0x80) {  // most characters
+      key[count] = ascii[c].key;
+      len[count] = 1;
+      ++i;
+      continue;
+    }
     const size_t l = std::min(OneCharLen(s + i), n - i);
-    sc->key[static_cast<size_t>(count)] = LookupChar(s + i, l).key;
-    sc->len[static_cast<size_t>(count)] = static_cast<uint32_t>(l);
-    ++count;
+    key[count] = LookupChar(s + i, l).key;
+    len[count] = static_cast<uint32_t>(l);
     i += l;
   }
   MergeSymbols(merges, sc, count);
-  const int32_t* key = sc->key.data();
   const int32_t* next = sc->next.data();
-  const uint32_t* len = sc->len.data();
 
   // Ids, as SentencePieceProcessor::PopulateSentencePieceText emits them. A
   // symbol that never merged (one character) is emitted as PieceToId(char);
@@ -343,8 +349,13 @@ void NativeBpe::Impl::Encode(const PairMerges<Key>& merges, std::string_view nor
   size_t offset = 0;
   for (int32_t i = 0; i != -1; offset += len[i], i = next[i]) {
     const char* piece = s + offset;
-    const bool single_char = len[i] == std::min(OneCharLen(piece), n - offset);
-    const int32_t pid = single_char ? LookupChar(piece, len[i]).id : key[i];
+    int32_t pid;
+    if (len[i] == 1 && static_cast<uint8_t>(*piece) < 0x80) {  // most unmerged characters
+      pid = ascii[static_cast<uint8_t>(*piece)].id;
+    } else {
+      const bool single_char = len[i] == std::min(OneCharLen(piece), n - offset);
+      pid = single_char ? LookupChar(piece, len[i]).id : key[i];
+    }
     if (type[static_cast<size_t>(pid)] == kUnknown) {
       if (byte_fallback) {
         for (uint32_t k = 0; k < len[i]; ++k) out->push_back(byte_ids[static_cast<uint8_t>(piece[k])]);
