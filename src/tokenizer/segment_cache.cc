@@ -141,15 +141,24 @@ void SegmentCache::Grow(const Table* seen) {
   if (!lock.owns_lock() || table_.load(std::memory_order_acquire) != seen) return;
   TablePtr bigger = NewTable(std::min(4 * seen->slot_count(), max_slots_));
   uint64_t copied = 0;
-  for (size_t k = 0; k < seen->slot_count(); ++k) {
-    const uint64_t w = seen->slot(k).load(std::memory_order_acquire);
-    if (w == 0) continue;
-    const char* e = EntryOf(w);
-    const uint64_t h = HashBytes(EntryKey(e), EntryKeyLen(e));
-    size_t i = h & bigger->mask;
-    while (bigger->slots[i] != 0) i = (i + 1) & bigger->mask;
-    bigger->slots[i] = w;  // not yet visible to other threads
-    ++copied;
+  // Rehashing reads every entry's key, scattered over the blocks: the
+  // entries of a run of slots are prefetched before they are hashed.
+  constexpr size_t kRun = 16;
+  for (size_t start = 0; start < seen->slot_count(); start += kRun) {
+    uint64_t words[kRun];
+    for (size_t k = 0; k < kRun; ++k) {
+      words[k] = seen->slot(start + k).load(std::memory_order_acquire);
+      if (words[k] != 0) __builtin_prefetch(EntryOf(words[k]));
+    }
+    for (const uint64_t w : words) {
+      if (w == 0) continue;
+      const char* e = EntryOf(w);
+      const uint64_t h = HashBytes(EntryKey(e), EntryKeyLen(e));
+      size_t i = h & bigger->mask;
+      while (bigger->slots[i] != 0) i = (i + 1) & bigger->mask;
+      bigger->slots[i] = w;  // not yet visible to other threads
+      ++copied;
+    }
   }
   count_.store(copied, std::memory_order_relaxed);
   table_.store(bigger.get(), std::memory_order_release);
