@@ -48,28 +48,44 @@ size_t SkipSeparators(const char* p, size_t from, size_t n) {
   return i;
 }
 
-// Written through a pointer into room made once: appending byte by byte
-// cost ~440 instructions a missed segment (a tenth of a cold pass's).
-void NormalizeSegmentKey(std::string_view key, std::string* out) {
-  const size_t old = out->size();
-  // Every input byte becomes at most 3 (' ' and an invalid byte do).
-  out->resize(old + 3 + 3 * key.size());
-  char* w = out->data() + old;
+namespace {
+
+// Whether the 8 bytes of v are ASCII other than ' ': copied unchanged.
+inline bool PlainWord(uint64_t v) {
+  const uint64_t spaces = v ^ 0x2020202020202020ull;  // a zero byte where v has ' '
+  return ((v | ((spaces - 0x0101010101010101ull) & ~spaces)) & 0x8080808080808080ull) == 0;
+}
+
+inline uint64_t Load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+}  // namespace
+
+// Written through a pointer into room the caller made (appending byte by
+// byte cost ~440 instructions a missed segment), eight bytes at a time
+// while they are ASCII other than ' ' (most keys are ASCII words,
+// identifiers and numbers), and the tail after them as one overlapping word.
+size_t NormalizeSegmentKey(std::string_view key, char* out) {
+  char* w = out;
   std::memcpy(w, kSpaceSymbol, 3);
   w += 3;
   const char* p = key.data();
   const size_t n = key.size();
   for (size_t i = 0; i < n;) {
-    // Eight bytes at a time while they are ASCII other than ' ' (most keys
-    // are ASCII words, identifiers and numbers).
-    while (i + 8 <= n) {
-      uint64_t v;
-      std::memcpy(&v, p + i, 8);
-      const uint64_t spaces = v ^ 0x2020202020202020ull;  // a zero byte where v has ' '
-      if (((v | ((spaces - 0x0101010101010101ull) & ~spaces)) & 0x8080808080808080ull) != 0) break;
-      std::memcpy(w, &v, 8);
-      w += 8;
-      i += 8;
+    for (uint64_t v; i + 8 <= n && PlainWord(v = Load8(p + i)); i += 8, w += 8) std::memcpy(w, &v, 8);
+    if (n >= 8 && i < n && i + 8 > n) {
+      // Fewer than 8 bytes left: when the key's last 8 are plain, those of
+      // them already done were copied one for one, so the word goes over them.
+      const uint64_t v = Load8(p + n - 8);
+      if (PlainWord(v)) {
+        const size_t overlap = i + 8 - n;
+        std::memcpy(w - overlap, &v, 8);
+        w += 8 - overlap;
+        break;
+      }
     }
     if (i >= n) break;
     const char c = p[i];
@@ -94,7 +110,13 @@ void NormalizeSegmentKey(std::string_view key, std::string* out) {
       i += len;
     }
   }
-  out->resize(static_cast<size_t>(w - out->data()));
+  return static_cast<size_t>(w - out);
+}
+
+void NormalizeSegmentKey(std::string_view key, std::string* out) {
+  const size_t old = out->size();
+  out->resize(old + NormalizedKeyBound(key.size()));
+  out->resize(old + NormalizeSegmentKey(key, out->data() + old));
 }
 
 }  // namespace lcde::tok

@@ -93,8 +93,22 @@ bool AgreesWithLibrary(const SpmModelInfo& info, const sentencepiece::SentencePi
 // Per-thread scratch of the native BPE.
 struct Scratch {
   NativeBpe::ScratchPtr bpe = NativeBpe::NewScratch();
-  std::string normalized;
   std::vector<int> library_ids;
+
+  // `key` normalized (NormalizeSegmentKey) into a buffer kept between calls
+  // and left uninitialized (a std::string zero-filled its room each time).
+  std::string_view Normalize(std::string_view key) {
+    const size_t need = NormalizedKeyBound(key.size());
+    if (need > normalized_room || normalized_room > (size_t{1} << 20)) {
+      normalized_room = std::max<size_t>(need, 1024);
+      normalized.reset(new char[normalized_room]);
+    }
+    return std::string_view(normalized.get(), NormalizeSegmentKey(key, normalized.get()));
+  }
+
+ private:
+  std::unique_ptr<char[]> normalized;
+  size_t normalized_room = 0;
 };
 
 // Parts of one byte skip the parts' cache: half the parts of rare words are
@@ -270,11 +284,7 @@ Status SentencePieceTokenizer::EncodeKey(std::string_view key, std::vector<int32
   }
   Scratch& ts = ThreadScratch();
   if (native_ != nullptr && key.size() <= max_native_segment_bytes_) {
-    ts.normalized.clear();
-    NormalizeSegmentKey(key, &ts.normalized);
-    LCDE_RETURN_IF_ERROR(EncodeNormalized(ts.normalized, ts.bpe.get(), out));
-    if (ts.normalized.capacity() > (size_t{1} << 20)) std::string().swap(ts.normalized);
-    return Status::Ok();
+    return EncodeNormalized(ts.Normalize(key), ts.bpe.get(), out);
   }
   LCDE_RETURN_IF_ERROR(LibraryEncode(*processor_, key, &ts.library_ids));
   out->insert(out->end(), ts.library_ids.begin(), ts.library_ids.end());
@@ -390,9 +400,7 @@ uint64_t SentencePieceTokenizer::MissedKeyBound(std::string_view key) const {
   const uint64_t by_bytes = key.size() + 1;
   if (native_ == nullptr || !parts_->enabled() || key.size() > max_native_segment_bytes_) return by_bytes;
   Scratch& ts = ThreadScratch();
-  ts.normalized.clear();
-  NormalizeSegmentKey(key, &ts.normalized);
-  PartCursor parts(*native_, ts.normalized);
+  PartCursor parts(*native_, ts.Normalize(key));
   const uint64_t by_parts = parts_->UpperBound([&](std::string_view* part) { return parts.Next(part); },
                                                [](std::string_view part) -> uint64_t { return part.size(); },
                                                by_bytes, kMinCachedPartBytes);

@@ -156,7 +156,12 @@ void ForEachSegment(std::string_view text, Fn&& fn) {
 
 // The library's normalized form of one segment key: "▁" + key with ' ' ->
 // "▁" and each byte that does not start a valid character (sentencepiece's
-// DecodeUTF8 rules) -> U+FFFD. Appends to *out.
+// DecodeUTF8 rules) -> U+FFFD. Writes it at `out` and returns its length.
+// REQUIRES: out has room for NormalizedKeyBound(key.size()) bytes.
+size_t NormalizeSegmentKey(std::string_view key, char* out);
+// Every input byte becomes at most 3 (' ' and an invalid byte do).
+inline size_t NormalizedKeyBound(size_t key_bytes) { return 3 + 3 * key_bytes; }
+// The same, appended to *out.
 void NormalizeSegmentKey(std::string_view key, std::string* out);
 
 // ---------------------------------------------------------------------------
