@@ -96,7 +96,8 @@ struct Scratch {
   std::vector<int> library_ids;
 
   // `key` normalized (NormalizeSegmentKey) into a buffer kept between calls
-  // and left uninitialized (a std::string zero-filled its room each time).
+  // and left uninitialized (a std::string zero-filled its room each time);
+  // the room a rare huge segment needed is given back on the next call.
   std::string_view Normalize(std::string_view key) {
     const size_t need = NormalizedKeyBound(key.size());
     if (need > normalized_room || normalized_room > (size_t{1} << 20)) {
@@ -302,6 +303,7 @@ Status SentencePieceTokenizer::EncodeNormalized(std::string_view normalized, Nat
     native_->EncodeNormalized(normalized, bpe, out);
     return Status::Ok();
   }
+  // The first part, taken to see whether it is the whole, comes first.
   bool took_first = false;
   auto next_part = [&](std::string_view* part) {
     if (took_first) return parts.Next(part);
@@ -309,6 +311,8 @@ Status SentencePieceTokenizer::EncodeNormalized(std::string_view normalized, Nat
     *part = first;
     return true;
   };
+  // The miss lambda is forced inline (GCC 12 made it a call from Encode's
+  // two sites), with a lone ASCII character's id looked up in place.
   return parts_->Encode(next_part,
                         [&](std::string_view part, std::vector<int32_t>* ids) __attribute__((always_inline)) {
                           if (part.size() == 1 && static_cast<uint8_t>(part[0]) < 0x80) {
