@@ -142,7 +142,8 @@ void SegmentCache::Grow(const Table* seen) {
   TablePtr bigger = NewTable(std::min(4 * seen->slot_count(), max_slots_));
   uint64_t copied = 0;
   // Rehashing reads every entry's key, scattered over the blocks: the
-  // entries of a run of slots are prefetched before they are hashed.
+  // entries of a run of slots are prefetched before they are hashed. (Slot
+  // counts are powers of two, at least 1024: runs divide them.)
   constexpr size_t kRun = 16;
   for (size_t start = 0; start < seen->slot_count(); start += kRun) {
     uint64_t words[kRun];

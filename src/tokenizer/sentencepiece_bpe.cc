@@ -298,13 +298,7 @@ uint64_t NativeBpe::PartStarts(std::string_view normalized, size_t from) const {
   return starts;
 }
 
-void NativeBpe::EncodeNormalized(std::string_view normalized, Scratch* sc, std::vector<int32_t>* out) const {
-  // One ASCII character: one symbol, nothing to merge, emitted as Encode's
-  // last loop would.
-  if (normalized.size() == 1 && static_cast<uint8_t>(normalized[0]) < 0x80) {
-    out->push_back(LoneAsciiId(static_cast<uint8_t>(normalized[0])));
-    return;
-  }
+void NativeBpe::EncodeMerged(std::string_view normalized, Scratch* sc, std::vector<int32_t>* out) const {
   if (impl_->small_keys) {
     impl_->Encode(impl_->merges32, normalized, sc, out);
   } else {

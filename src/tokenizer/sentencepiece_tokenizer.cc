@@ -312,14 +312,10 @@ Status SentencePieceTokenizer::EncodeNormalized(std::string_view normalized, Nat
     return true;
   };
   // The miss lambda is forced inline (GCC 12 made it a call from Encode's
-  // two sites), with a lone ASCII character's id looked up in place.
+  // two sites), and with it a lone ASCII character's id.
   return parts_->Encode(next_part,
                         [&](std::string_view part, std::vector<int32_t>* ids) __attribute__((always_inline)) {
-                          if (part.size() == 1 && static_cast<uint8_t>(part[0]) < 0x80) {
-                            ids->push_back(native_->LoneAsciiId(static_cast<uint8_t>(part[0])));
-                          } else {
-                            native_->EncodeNormalized(part, bpe, ids);
-                          }
+                          native_->EncodeNormalized(part, bpe, ids);
                           return Status::Ok();
                         },
                         out, kMinCachedPartBytes);

@@ -78,8 +78,6 @@ class MergeMap {
     }
   };
   Reader reader() const { return Reader{slots_.get(), mask_, shift_}; }
-  void Prefetch(Key k) const { reader().Prefetch(k); }
-  Value Get(Key k) const { return reader().Get(k); }
   size_t memory_bytes() const { return slots_ ? (mask_ + 1) * sizeof(Entry) : 0; }
 
  private:
@@ -114,10 +112,6 @@ class PairMerges {
     }
   };
   Reader reader() const { return Reader{map_.reader()}; }
-  void Prefetch(int32_t left, int32_t right) const { reader().Prefetch(left, right); }
-  bool Get(int32_t left, int32_t right, uint32_t* rank, int32_t* merged) const {
-    return reader().Get(left, right, rank, merged);
-  }
   size_t memory_bytes() const { return map_.memory_bytes(); }
 
  private:

@@ -185,8 +185,16 @@ class NativeBpe {
   ~NativeBpe();
 
   // Appends the ids of `normalized` (valid UTF-8: the library's normalizer
-  // output) to *out.
-  void EncodeNormalized(std::string_view normalized, Scratch* scratch, std::vector<int32_t>* out) const;
+  // output) to *out. One ASCII character is one symbol with nothing to
+  // merge: its id comes inline (LoneAsciiId; half the parts of rare words
+  // are one punctuation mark or digit).
+  void EncodeNormalized(std::string_view normalized, Scratch* scratch, std::vector<int32_t>* out) const {
+    if (normalized.size() == 1 && static_cast<uint8_t>(normalized[0]) < 0x80) {
+      out->push_back(LoneAsciiId(static_cast<uint8_t>(normalized[0])));
+      return;
+    }
+    EncodeMerged(normalized, scratch, out);
+  }
 
   // The points of `normalized` that no merge can cross: bit k of the
   // result (k in [1, 64)) says whether one lies before byte from + k (bits
@@ -201,13 +209,14 @@ class NativeBpe {
   uint64_t PartStarts(std::string_view normalized, size_t from) const;
 
   // The one id EncodeNormalized appends for the text of one ASCII character
-  // c: its piece's, else its byte's (byte fallback) or <unk>. Inline: half
-  // the parts of rare words are one punctuation mark or digit.
+  // c: its piece's, else its byte's (byte fallback) or <unk>.
   // REQUIRES: c < 0x80.
   int32_t LoneAsciiId(uint8_t c) const { return lone_ascii_ids_[c]; }
 
  private:
   NativeBpe() = default;
+  // EncodeNormalized past its one-character case: the library's merges.
+  void EncodeMerged(std::string_view normalized, Scratch* scratch, std::vector<int32_t>* out) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int32_t lone_ascii_ids_[128] = {};
